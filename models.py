@@ -1,0 +1,219 @@
+"""Tables, the one database object, and the owner-scoped query helper. No business logic.
+
+Every row that belongs to a user carries `user`, and user-facing reads go through `owned()`
+or `get_owned()`, so "another user's id" and "no such id" are the same answer: NotFound.
+Money columns are MoneyField: exact decimals, never floats.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from pathlib import Path
+
+from peewee import (
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    DatabaseProxy,
+    DateTimeField,
+    Field,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
+from playhouse.db_url import connect as connect_url
+
+db = DatabaseProxy()
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class NotFound(Exception):
+    """The row does not exist or belongs to someone else (the two are never told apart)."""
+
+
+class MoneyField(Field):
+    """An exact decimal: NUMERIC on PostgreSQL, TEXT on SQLite (whose NUMERIC would round to a float)."""
+
+    field_type = "MONEY"
+
+    def db_value(self, value):
+        if value is None:
+            return None
+        return str(Decimal(value))
+
+    def python_value(self, value):
+        if value is None:
+            return None
+        return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+class JSONTextField(TextField):
+    """A small JSON document kept as text, the same on every database."""
+
+    def db_value(self, value):
+        return None if value is None else json.dumps(value, sort_keys=True)
+
+    def python_value(self, value):
+        return None if value is None else json.loads(value)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = db
+
+
+class User(BaseModel):
+    chat_id = BigIntegerField(unique=True)
+    name = CharField(default="")
+    reachable = BooleanField(default=True)  # False once Telegram answers 403 (bot blocked)
+    notify = JSONTextField(default=dict)  # kind -> "on" | "silent" | "off"
+    created_at = DateTimeField(default=utcnow)
+
+
+class ApiKey(BaseModel):
+    user = ForeignKeyField(User, backref="api_keys", on_delete="CASCADE")
+    exchange = CharField()
+    api_key_token = TextField()  # Fernet tokens; plaintext exists only inside a job or a check
+    secret_token = TextField()
+    passphrase_token = TextField(null=True)
+    key_tail = CharField()  # last four characters, for the masked "...7LFx"
+    testnet = BooleanField(default=False)
+    created_at = DateTimeField(default=utcnow)
+
+
+class Bot(BaseModel):
+    user = ForeignKeyField(User, backref="bots", on_delete="CASCADE")
+    api_key = ForeignKeyField(ApiKey, null=True, backref="bots", on_delete="SET NULL")
+    name = CharField()
+    exchange = CharField()
+    symbol = CharField()
+    mode = CharField()  # live | testnet | paper
+    capital = MoneyField()
+    strategy = CharField()
+    params = JSONTextField(default=dict)
+    timeframe = CharField(default="1m")  # copied out of params so the scheduler can group by it
+    status = CharField(default="stopped", index=True)  # stopped | running | paused
+    status_reason = TextField(default="")
+    cycle = IntegerField(default=0)  # completed entry/exit cycles; part of clientOrderId
+    failures = IntegerField(default=0)  # consecutive failed ticks
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("exchange", "symbol", "timeframe", "status"), False),)
+
+
+class Position(BaseModel):
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    bot = ForeignKeyField(Bot, backref="positions", on_delete="CASCADE")
+    symbol = CharField()
+    status = CharField(default="open", index=True)  # open | closed
+    amount = MoneyField()  # base currency held, net of fees
+    entry_price = MoneyField()
+    entry_cost = MoneyField()  # quote spent, fees included
+    fees = MoneyField(default=Decimal(0))  # in quote currency, entry and exit
+    peak_price = MoneyField()  # for trailing exits
+    exit_price = MoneyField(null=True)
+    proceeds = MoneyField(null=True)  # quote received at exit, net of fees
+    realized_profit = MoneyField(null=True)
+    opened_at = DateTimeField(default=utcnow)
+    closed_at = DateTimeField(null=True)
+
+
+class Order(BaseModel):
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    bot = ForeignKeyField(Bot, backref="orders", on_delete="CASCADE")
+    client_order_id = CharField(unique=True)
+    exchange_order_id = CharField(null=True)
+    symbol = CharField()
+    side = CharField()  # buy | sell
+    amount = MoneyField()  # requested, in base currency
+    status = CharField(default="pending")  # pending | filled | rejected
+    error = TextField(default="")
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+
+class Fill(BaseModel):
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    bot = ForeignKeyField(Bot, backref="fills", on_delete="CASCADE")
+    order = ForeignKeyField(Order, backref="fills", on_delete="CASCADE")
+    symbol = CharField()
+    side = CharField()
+    amount = MoneyField()
+    price = MoneyField()
+    cost = MoneyField()  # quote value of amount at price
+    fee = MoneyField()
+    fee_currency = CharField()
+    fee_quote = MoneyField()  # the fee valued in quote currency
+    realized_profit = MoneyField(null=True)  # exits only
+    created_at = DateTimeField(default=utcnow, index=True)
+
+
+class Outbox(BaseModel):
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    chat_id = BigIntegerField()
+    kind = CharField()  # fill | error | report
+    text = TextField()  # HTML, already escaped
+    created_at = DateTimeField(default=utcnow)
+    sent_at = DateTimeField(null=True, index=True)
+    attempts = IntegerField(default=0)
+
+
+class PaperBalance(BaseModel):
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    exchange = CharField()
+    asset = CharField()
+    amount = MoneyField()
+
+    class Meta:
+        indexes = ((("user", "exchange", "asset"), True),)
+
+
+class Invite(BaseModel):
+    code = CharField(unique=True)
+    created_by = BigIntegerField()
+    used_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_at = DateTimeField(default=utcnow)
+
+
+ALL_MODELS = (User, ApiKey, Bot, Position, Order, Fill, Outbox, PaperBalance, Invite)
+
+
+def connect(database_url: str):
+    """Bind the one database object to DATABASE_URL (sqlite:/// or postgres://)."""
+    if database_url.startswith("sqlite"):
+        path = database_url.split(":///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        database = connect_url(
+            database_url,
+            field_types={"MONEY": "TEXT"},
+            # WAL and a busy timeout let the bot, scheduler and workers share one file.
+            pragmas={"journal_mode": "wal", "busy_timeout": 10000, "foreign_keys": 1},
+        )
+    else:
+        database = connect_url(database_url, field_types={"MONEY": "NUMERIC(38,18)"})
+    db.initialize(database)
+    return database
+
+
+def owned(model, user: User):
+    """Every row of `model` that belongs to `user`."""
+    return model.select().where(model.user == user)
+
+
+def get_owned(model, user: User, row_id) -> Model:
+    """The user's row with this id, or NotFound (also for another user's id)."""
+    try:
+        row_id = int(row_id)
+    except (TypeError, ValueError):
+        raise NotFound(row_id) from None
+    row = owned(model, user).where(model.id == row_id).first()
+    if row is None:
+        raise NotFound(row_id)
+    return row
