@@ -157,8 +157,8 @@ class Fill(BaseModel):
 class Outbox(BaseModel):
     user = ForeignKeyField(User, on_delete="CASCADE")
     chat_id = BigIntegerField()
-    kind = CharField()  # fill | error | report
-    text = TextField()  # HTML, already escaped
+    kind = CharField()  # fill | bot_error | balance | ...
+    payload = JSONTextField()  # plain data; telegram_bot/formatting.py turns it into text
     created_at = DateTimeField(default=utcnow)
     sent_at = DateTimeField(null=True, index=True)
     attempts = IntegerField(default=0)

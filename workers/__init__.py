@@ -1,0 +1,1 @@
+"""Scheduler, RQ jobs, exchange gateway, market data and order execution."""

@@ -1,0 +1,45 @@
+"""The per-process things jobs need: settings, database, Redis, gateway, vault.
+
+Built once per process on first use, so RQ job functions can take plain ids and still
+reuse one database connection, one Redis pool and one set of loaded markets.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import redis
+
+import models
+import settings as settings_module
+from vault import Vault
+from workers.exchange import Gateway
+
+MARKET_QUEUE = "market"  # one evaluation job per market and tick
+TRADE_QUEUE = "trades"  # one job per bot that must act
+REPORT_QUEUE = "reports"  # on-demand work for chat commands (balances)
+QUEUES = (TRADE_QUEUE, MARKET_QUEUE, REPORT_QUEUE)  # trades first: acting beats looking
+
+
+@dataclass
+class Context:
+    settings: settings_module.Settings
+    redis: redis.Redis
+    gateway: Gateway
+    vault: Vault
+
+
+def redis_from_url(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, health_check_interval=30)
+
+
+@functools.lru_cache(maxsize=1)
+def context() -> Context:
+    config = settings_module.load()
+    models.connect(config.database_url)
+    return Context(
+        settings=config,
+        redis=redis_from_url(config.require_redis_url()),
+        gateway=Gateway(config.exchange_overrides),
+        vault=Vault(config.require_fernet_keys()),
+    )

@@ -1,0 +1,126 @@
+"""The periodic tick: every TICK_SECONDS, enqueue one evaluation job per market in use.
+
+Any number of schedulers may run; one leads through a Redis lock that it renews each tick,
+and the others take over within a few ticks if it stops. A tick number is claimed in Redis
+before anything is enqueued, so even a brief overlap of two leaders enqueues a tick once.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import time
+import uuid
+
+from redis.exceptions import LockError, RedisError
+from rq import Queue
+
+import settings as settings_module
+from logconfig import configure_logging
+from models import Bot, Position
+from workers.context import MARKET_QUEUE, context
+from workers.jobs import evaluate_market, market_busy_key
+
+log = logging.getLogger(__name__)
+
+LEADER_KEY = "botfleet:scheduler:leader"
+
+
+def markets_in_use() -> list[tuple[str, str, str]]:
+    """(exchange, symbol, timeframe) of every running bot and of stopped bots still holding."""
+    holding = Position.select(Position.bot).where(Position.status == "open")
+    query = (
+        Bot.select(Bot.exchange, Bot.symbol, Bot.timeframe)
+        .where((Bot.status == "running") | ((Bot.status == "stopped") & Bot.id.in_(holding)))
+        .distinct()
+    )
+    return [(bot.exchange, bot.symbol, bot.timeframe) for bot in query]
+
+
+def lead_tick(ctx, tick: int, scheduled_at: float) -> dict:
+    """Enqueue the evaluation of every market in use; a market still busy is skipped as lag."""
+    tick_seconds = ctx.settings.tick_seconds
+    if not ctx.redis.set(f"botfleet:tick:{tick}", 1, nx=True, ex=int(max(60, tick_seconds * 10))):
+        return {"tick": tick, "claimed": False}
+    queue = Queue(MARKET_QUEUE, connection=ctx.redis)
+    enqueued, lagging = 0, 0
+    for exchange, symbol, timeframe in markets_in_use():
+        busy_for = int(max(30, tick_seconds * 6))  # expires even if a worker dies mid-job
+        if not ctx.redis.set(market_busy_key(exchange, symbol, timeframe), tick, nx=True, ex=busy_for):
+            lagging += 1
+            continue
+        queue.enqueue(
+            evaluate_market, exchange, symbol, timeframe, tick, scheduled_at,
+            job_timeout=busy_for, result_ttl=30, failure_ttl=86400,
+        )
+        enqueued += 1
+    summary = {"tick": tick, "at": scheduled_at, "markets": enqueued, "lagging_markets": lagging, "claimed": True}
+    ctx.redis.set("botfleet:metrics:last_tick", json.dumps(summary))
+    if lagging:
+        ctx.redis.incrby("botfleet:metrics:lagging_markets", lagging)
+    return summary
+
+
+class Scheduler:
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.running = True
+        ttl = max(3 * ctx.settings.tick_seconds, 10)
+        self.lock = ctx.redis.lock(LEADER_KEY, timeout=ttl, blocking=False, thread_local=False)
+        self.lock.local.token = f"scheduler-{uuid.uuid4().hex}".encode()
+        self.leading = False
+
+    def ensure_leadership(self) -> bool:
+        try:
+            if self.leading:
+                self.lock.reacquire()
+            else:
+                self.leading = self.lock.acquire(blocking=False, token=self.lock.local.token)
+                if self.leading:
+                    log.info("leading the tick")
+        except LockError:
+            log.warning("lost the scheduler lead")
+            self.leading = False
+        return self.leading
+
+    def run(self) -> None:
+        period = self.ctx.settings.tick_seconds
+        while self.running:
+            tick = int(time.time() // period)
+            scheduled_at = tick * period
+            try:
+                if self.ensure_leadership():
+                    lead_tick(self.ctx, tick, scheduled_at)
+            except RedisError:
+                log.warning("Redis unavailable during tick %s; trying again next tick", tick)
+            except Exception:
+                log.exception("tick %s failed; trying again next tick", tick)
+            time.sleep(max(0.0, (tick + 1) * period - time.time()))
+        if self.leading:
+            try:
+                self.lock.release()
+            except LockError:
+                pass
+
+    def stop(self, *_):
+        self.running = False
+
+
+def main() -> int:
+    try:
+        ctx = context()
+    except settings_module.SettingsError as error:
+        print(f"scheduler: {error}", file=sys.stderr)
+        return 2
+    configure_logging("scheduler", ctx.settings.secrets)
+    scheduler = Scheduler(ctx)
+    signal.signal(signal.SIGTERM, scheduler.stop)
+    signal.signal(signal.SIGINT, scheduler.stop)
+    log.info("scheduler started, tick every %ss", ctx.settings.tick_seconds)
+    scheduler.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

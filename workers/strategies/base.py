@@ -1,0 +1,87 @@
+"""What every strategy speaks: parameter specs, the holding it is shown, the decision it returns.
+
+Strategies are pure: closes and a holding in, a Decision out. No I/O, no clock, no database.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+
+class ParamError(ValueError):
+    """A strategy parameter is unknown or out of bounds; the text is shown to the user."""
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: object
+    help: str
+    low: Decimal | None = None
+    high: Decimal | None = None
+    choices: tuple[str, ...] = ()
+    integer: bool = False
+
+    def parse(self, raw) -> object:
+        if self.choices:
+            value = str(raw).strip()
+            if value not in self.choices:
+                raise ParamError(f"{self.name} must be one of {', '.join(self.choices)}; got '{raw}'.")
+            return value
+        try:
+            value = Decimal(str(raw).strip())
+        except InvalidOperation:
+            raise ParamError(f"{self.name} must be a number; got '{raw}'.") from None
+        if not value.is_finite():
+            raise ParamError(f"{self.name} must be a number; got '{raw}'.")
+        if self.integer and value != value.to_integral_value():
+            raise ParamError(f"{self.name} must be a whole number; got '{raw}'.")
+        if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+            raise ParamError(f"{self.name} must be between {self.low} and {self.high}; got '{raw}'.")
+        return int(value) if self.integer else value
+
+
+@dataclass(frozen=True)
+class Holding:
+    """The open position a strategy sees."""
+
+    amount: Decimal
+    entry_price: Decimal
+    entry_cost: Decimal
+    peak_price: Decimal
+    buys: int  # entries so far in this position (base order + safety orders)
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # hold | buy | sell
+    reason: str = ""
+    quote_amount: Decimal | None = None  # buys only: how much quote currency to spend
+    peak_price: Decimal | None = None  # a new high water mark to remember for trailing exits
+
+    @property
+    def acts(self) -> bool:
+        return self.action in ("buy", "sell")
+
+
+HOLD = Decision("hold")
+
+
+def parse_params(specs: dict[str, Param], raw: dict[str, str]) -> dict[str, object]:
+    """Every parameter with its default, overridden by the user's name=value pairs."""
+    unknown = sorted(set(raw) - set(specs))
+    if unknown:
+        raise ParamError(
+            f"Unknown parameter {', '.join(unknown)}. Known: {', '.join(specs)}."
+        )
+    params = {name: spec.default for name, spec in specs.items()}
+    for name, value in raw.items():
+        params[name] = specs[name].parse(value)
+    return params
+
+
+def sma(closes: list[Decimal], period: int) -> Decimal | None:
+    if period <= 0 or len(closes) < period:
+        return None
+    window = closes[-period:]
+    return sum(window, Decimal(0)) / period
