@@ -71,7 +71,6 @@ class User(BaseModel):
     chat_id = BigIntegerField(unique=True)
     name = CharField(default="")
     reachable = BooleanField(default=True)  # False once Telegram answers 403 (bot blocked)
-    notify = JSONTextField(default=dict)  # kind -> "on" | "silent" | "off"
     created_at = DateTimeField(default=utcnow)
 
 
@@ -210,10 +209,10 @@ def owned(model, user: User):
 def get_owned(model, user: User, row_id) -> Model:
     """The user's row with this id, or NotFound (also for another user's id)."""
     try:
-        row_id = int(row_id)
+        number = int(row_id)
     except (TypeError, ValueError):
-        raise NotFound(row_id) from None
-    row = owned(model, user).where(model.id == row_id).first()
+        raise NotFound(model.__name__, row_id) from None
+    row = owned(model, user).where(model.id == number).first()
     if row is None:
-        raise NotFound(row_id)
+        raise NotFound(model.__name__, row_id)
     return row

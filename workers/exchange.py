@@ -120,7 +120,8 @@ def translate_errors(function):
             raise OrderRefused("Insufficient funds on the exchange for this order.") from None
         except ccxt.BadSymbol:
             raise BadRequest("The exchange does not list this symbol.") from None
-        except ccxt.InvalidOrder:
+        except (ccxt.InvalidOrder, ccxt.BadRequest):
+            # Binance's "Filter failure: NOTIONAL" (-1013) arrives as BadRequest, not InvalidOrder.
             raise OrderRefused("The exchange refused the order as invalid (size, price or market limits).") from None
         except (ccxt.NetworkError, ccxt.ExchangeNotAvailable):
             raise Retryable("The exchange is unreachable or rate limiting; will retry.") from None

@@ -1,0 +1,123 @@
+"""Trading bots: create, list, start, stop, delete."""
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from models import ApiKey, Bot, Order, Position, db, get_owned, owned
+from rpc import UserError
+from workers import strategies
+from workers.exchange import check_exchange
+from workers.execution import BUY_BUDGET_MARGIN
+
+NEWBOT_USAGE = "/newbot <key_id or paper:<exchange>> <symbol> <capital> [strategy] [name=value ...]"
+NEWBOT_EXAMPLE = "/newbot 1 BTC/USDT 100 dip dip=0.6 tp=1.5 sl=3"
+MAX_CAPITAL = Decimal("1000000000")
+
+
+def parse_newbot(args: list[str]) -> dict:
+    """The /newbot words as {key_ref, symbol, capital, strategy, params}, or UserError."""
+    if len(args) < 3:
+        raise UserError(f"Usage: {NEWBOT_USAGE}\nExample: {NEWBOT_EXAMPLE}")
+    key_ref, symbol, capital_text, rest = args[0], args[1].upper(), args[2], args[3:]
+    strategy = strategies.DEFAULT_STRATEGY
+    if rest and "=" not in rest[0]:
+        strategy, rest = rest[0].lower(), rest[1:]
+    params = {}
+    for word in rest:
+        name, sep, value = word.partition("=")
+        if not sep or not name or not value:
+            raise UserError(f"Strategy settings are name=value pairs, like dip=0.6; got '{word}'.")
+        params[name.lower()] = value
+    try:
+        capital = Decimal(capital_text)
+    except InvalidOperation:
+        raise UserError(f"Capital must be a number in the quote currency, like 100; got '{capital_text}'.") from None
+    if not capital.is_finite() or capital <= 0 or capital > MAX_CAPITAL:
+        raise UserError(f"Capital must be a positive amount, like 100; got '{capital_text}'.")
+    if "/" not in symbol:
+        raise UserError(f"Symbols look like BTC/USDT (base/quote); got '{args[1]}'.")
+    return {"key_ref": key_ref, "symbol": symbol, "capital": capital, "strategy": strategy, "params": params}
+
+
+def bot_view(bot: Bot) -> dict:
+    realized = sum((p.realized_profit for p in bot.positions.where(Position.status == "closed")), Decimal(0))
+    return {
+        "id": bot.id, "name": bot.name, "exchange": bot.exchange, "symbol": bot.symbol,
+        "mode": bot.mode, "capital": bot.capital, "strategy": bot.strategy, "params": bot.params,
+        "status": bot.status, "status_reason": bot.status_reason, "key_id": bot.api_key_id,
+        "realized_profit": realized, "quote": bot.symbol.split("/")[-1],
+    }
+
+
+def _resolve_key(user, key_ref: str) -> tuple[ApiKey | None, str, str]:
+    """(key, exchange, mode) for a key id or paper:<exchange>."""
+    if key_ref.lower().startswith("paper:"):
+        return None, check_exchange(key_ref.split(":", 1)[1]), "paper"
+    if not key_ref.isdigit():
+        raise UserError(f"The first word is a key id from /keys or paper:<exchange>; got '{key_ref}'.")
+    key = get_owned(ApiKey, user, key_ref)
+    return key, key.exchange, "testnet" if key.testnet else "live"
+
+
+def create_bot(user, gateway, key_ref: str, symbol: str, capital: Decimal, strategy: str, params: dict) -> dict:
+    """A new bot, stopped, after checking the market, its minimums and the strategy settings."""
+    key, exchange, mode = _resolve_key(user, key_ref)
+    full_params = strategies.validate(strategy, params)
+    rules = gateway.market_rules(exchange, symbol)
+    spendable = capital / (1 + rules.taker_fee + BUY_BUDGET_MARGIN)
+    if spendable < rules.min_cost:
+        smallest = (rules.min_cost * (1 + rules.taker_fee + BUY_BUDGET_MARGIN)).quantize(Decimal("0.01"))
+        raise UserError(
+            f"Capital {capital} {rules.quote} is below the minimum order on {exchange} {rules.symbol} "
+            f"once fees are set aside: use at least {smallest} {rules.quote}."
+        )
+    count = owned(Bot, user).count()
+    bot = Bot.create(
+        user=user, api_key=key, name=f"{strategy}-{rules.base.lower()}-{count + 1}", exchange=exchange,
+        symbol=rules.symbol, mode=mode, capital=capital, strategy=strategy,
+        params={name: str(value) for name, value in full_params.items()},
+        timeframe=str(full_params.get("timeframe", "1m")),
+    )
+    return bot_view(bot)
+
+
+def list_bots(user) -> list[dict]:
+    return [bot_view(bot) for bot in owned(Bot, user).order_by(Bot.id)]
+
+
+def start_bot(user, bot_id) -> dict:
+    bot = get_owned(Bot, user, bot_id)
+    if bot.mode != "paper" and bot.api_key_id is None:
+        raise UserError(f"Bot {bot.id} has no API key any more (it was deleted). Create a new bot with /newbot.")
+    if bot.status == "running":
+        raise UserError(f"Bot {bot.id} is already running.")
+    Bot.update(status="running", status_reason="", failures=0).where(Bot.id == bot.id).execute()
+    return bot_view(Bot.get_by_id(bot.id))
+
+
+def stop_bot(user, bot_id) -> dict:
+    bot = get_owned(Bot, user, bot_id)
+    if bot.status == "stopped":
+        raise UserError(f"Bot {bot.id} is already stopped.")
+    Bot.update(status="stopped", status_reason="").where(Bot.id == bot.id).execute()
+    view = bot_view(Bot.get_by_id(bot.id))
+    view["open_position"] = bot.positions.where(Position.status == "open").exists()
+    return view
+
+
+def deletion_check(user, bot_id) -> dict:
+    """What deleting would leave behind, for the confirmation question."""
+    bot = get_owned(Bot, user, bot_id)
+    view = bot_view(bot)
+    view["open_position"] = bot.positions.where(Position.status == "open").exists()
+    return view
+
+
+def delete_bot(user, bot_id) -> dict:
+    with db.atomic():
+        bot = get_owned(Bot, user, bot_id)
+        if bot.orders.where(Order.status == "pending").exists():
+            raise UserError(f"Bot {bot.id} has an order in flight. Try again in a few seconds.")
+        view = bot_view(bot)
+        bot.delete_instance(recursive=True)
+    return view

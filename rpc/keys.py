@@ -1,0 +1,60 @@
+"""Exchange API keys: check, store encrypted, list masked, delete."""
+from __future__ import annotations
+
+from models import ApiKey, Bot, get_owned, owned
+from rpc import UserError
+from vault import mask
+from workers.exchange import Credentials, check_exchange
+
+ADDKEY_USAGE = "/addkey <exchange> <api_key> <secret> [passphrase] [testnet]"
+
+
+def parse_addkey(args: list[str]) -> tuple[str, Credentials]:
+    """(exchange, credentials) from the command's words, or UserError."""
+    testnet = bool(args) and args[-1].lower() == "testnet"
+    words = args[:-1] if testnet else list(args)
+    if len(words) not in (3, 4):
+        raise UserError(f"Usage: {ADDKEY_USAGE}\nExample: /addkey binance AbCd...7LFx sEcReT...")
+    exchange = check_exchange(words[0])
+    api_key, secret = words[1], words[2]
+    if len(api_key) < 8 or len(secret) < 8:
+        raise UserError("That does not look like an API key and secret: both are long strings from the exchange's API page.")
+    passphrase = words[3] if len(words) == 4 else None
+    return exchange, Credentials(api_key=api_key, secret=secret, passphrase=passphrase, testnet=testnet)
+
+
+def key_view(key: ApiKey) -> dict:
+    return {"id": key.id, "exchange": key.exchange, "masked": mask(key.key_tail), "testnet": key.testnet,
+            "bots": key.bots.count()}
+
+
+def add_key(user, gateway, vault, exchange: str, credentials: Credentials) -> dict:
+    """Check the key with the exchange, refuse withdrawal rights, store it encrypted."""
+    check = gateway.check_key(exchange, credentials)
+    if check["can_withdraw"]:
+        raise UserError(
+            "This key can withdraw funds. For your safety botfleet only accepts keys without "
+            "withdrawal permission: edit the key on the exchange (disable withdrawals) and add it again."
+        )
+    key = ApiKey.create(
+        user=user, exchange=exchange,
+        api_key_token=vault.encrypt(credentials.api_key),
+        secret_token=vault.encrypt(credentials.secret),
+        passphrase_token=vault.encrypt(credentials.passphrase) if credentials.passphrase else None,
+        key_tail=credentials.api_key[-4:], testnet=credentials.testnet,
+    )
+    return key_view(key)
+
+
+def list_keys(user) -> list[dict]:
+    return [key_view(key) for key in owned(ApiKey, user).order_by(ApiKey.id)]
+
+
+def delete_key(user, key_id) -> dict:
+    key = get_owned(ApiKey, user, key_id)
+    running = owned(Bot, user).where((Bot.api_key == key) & (Bot.status == "running")).count()
+    if running:
+        raise UserError(f"Key {key.id} is used by {running} running bot(s). Stop them first with /stopbot <id>.")
+    view = key_view(key)
+    key.delete_instance()
+    return view

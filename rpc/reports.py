@@ -1,0 +1,84 @@
+"""Figures for /trades, /status, /profit and the paper /balance, from the user's own rows."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from models import Bot, Fill, PaperBalance, Position, get_owned, owned
+from workers import market_data
+from workers.execution import PAPER_STARTING_BALANCE
+
+MAX_TRADES = 50
+
+
+def latest_trades(user, n: int = 10) -> list[dict]:
+    n = max(1, min(int(n), MAX_TRADES))
+    fills = owned(Fill, user).join(Bot).order_by(Fill.id.desc()).limit(n)
+    return [
+        {"bot_id": f.bot_id, "bot_name": f.bot.name, "side": f.side, "symbol": f.symbol, "amount": f.amount,
+         "price": f.price, "cost": f.cost, "fee": f.fee, "fee_currency": f.fee_currency,
+         "realized_profit": f.realized_profit, "at": f.created_at}
+        for f in fills
+    ]
+
+
+def _bots(user, bot_id=None):
+    if bot_id is not None:
+        return [get_owned(Bot, user, bot_id)]
+    return list(owned(Bot, user).order_by(Bot.id))
+
+
+def _unrealized(redis_client, bot: Bot, position: Position) -> tuple[Decimal | None, Decimal | None]:
+    """(current price, unrealized profit net of the entry fee) or (None, None) without a recent price."""
+    seen = market_data.last_price(redis_client, bot.exchange, bot.symbol)
+    if seen is None:
+        return None, None
+    price = seen[0]
+    return price, position.amount * price - position.entry_cost
+
+
+def open_positions(user, redis_client, bot_id=None) -> list[dict]:
+    rows = []
+    for bot in _bots(user, bot_id):
+        for position in owned(Position, user).where((Position.bot == bot) & (Position.status == "open")):
+            price, unrealized = _unrealized(redis_client, bot, position)
+            rows.append({
+                "bot_id": bot.id, "bot_name": bot.name, "symbol": bot.symbol, "amount": position.amount,
+                "entry_price": position.entry_price, "entry_cost": position.entry_cost, "price": price,
+                "unrealized_profit": unrealized, "opened_at": position.opened_at, "quote": bot.symbol.split("/")[-1],
+            })
+    return rows
+
+
+def profit(user, redis_client, bot_id=None) -> dict:
+    """Realized and unrealized profit, fees and win rate, per quote currency."""
+    totals: dict[str, dict] = {}
+    for bot in _bots(user, bot_id):
+        quote = bot.symbol.split("/")[-1]
+        t = totals.setdefault(quote, {"realized": Decimal(0), "unrealized": Decimal(0), "fees": Decimal(0),
+                                      "wins": 0, "losses": 0, "open": 0, "unpriced": 0})
+        for position in owned(Position, user).where(Position.bot == bot):
+            t["fees"] += position.fees
+            if position.status == "closed":
+                t["realized"] += position.realized_profit
+                t["wins" if position.realized_profit > 0 else "losses"] += 1
+                continue
+            t["open"] += 1
+            _, unrealized = _unrealized(redis_client, bot, position)
+            if unrealized is None:
+                t["unpriced"] += 1
+            else:
+                t["unrealized"] += unrealized
+    for t in totals.values():
+        closed = t["wins"] + t["losses"]
+        t["win_rate"] = None if closed == 0 else Decimal(t["wins"] * 100) / closed
+    return {"bot_id": bot_id, "by_quote": totals}
+
+
+def paper_balances(user) -> dict[str, dict[str, Decimal]]:
+    """exchange -> asset -> amount of the user's simulated wallets."""
+    result: dict[str, dict[str, Decimal]] = {}
+    for row in owned(PaperBalance, user).order_by(PaperBalance.exchange, PaperBalance.asset):
+        result.setdefault(row.exchange, {})[row.asset] = row.amount
+    for bot in owned(Bot, user).where(Bot.mode == "paper"):
+        result.setdefault(bot.exchange, dict(PAPER_STARTING_BALANCE))  # funded at its first trade
+    return result

@@ -1,0 +1,40 @@
+"""Registration and invites."""
+from __future__ import annotations
+
+import secrets
+
+from models import Invite, User, db
+from rpc import UserError
+
+
+def find_user(chat_id: int) -> User | None:
+    return User.get_or_none(User.chat_id == chat_id)
+
+
+def register(chat_id: int, name: str, invite_code: str | None, registration: str, is_admin: bool) -> tuple[User, bool]:
+    """(user, created). Registering again is harmless and marks the chat reachable again."""
+    with db.atomic():
+        user = find_user(chat_id)
+        if user is not None:
+            if not user.reachable:
+                User.update(reachable=True).where(User.id == user.id).execute()
+            return user, False
+        if not is_admin and registration == "closed":
+            raise UserError("Registration is closed. Ask the operator of this bot for access.")
+        invite = None
+        if not is_admin and registration == "invite":
+            if not invite_code:
+                raise UserError("This bot is invite-only. Send /start <invite_code> with the code you were given.")
+            invite = Invite.get_or_none((Invite.code == invite_code) & Invite.used_by.is_null())
+            if invite is None:
+                raise UserError("That invite code is unknown or already used.")
+        user = User.create(chat_id=chat_id, name=name[:100])
+        if invite is not None:
+            Invite.update(used_by=user).where(Invite.id == invite.id).execute()
+        return user, True
+
+
+def create_invite(admin_chat_id: int) -> str:
+    code = secrets.token_urlsafe(9)
+    Invite.create(code=code, created_by=admin_chat_id)
+    return code
