@@ -359,6 +359,9 @@ class _Handler(BaseHTTPRequestHandler):
             status, body = self.server.fake._route(unquote(path), _read_params(self, query))
         except ApiError as exc:
             status, body = exc.status, exc.body()
+        except Exception:  # a bug in the fake: say so loudly rather than drop the connection
+            log.exception("fake Telegram failed on %s", path)
+            status, body = 500, ApiError(500, "Internal Server Error: bug in the fake").body()
         payload = json.dumps(body).encode()
         try:
             self.send_response(status)

@@ -1,0 +1,74 @@
+"""Shared fixtures: real Redis, real databases (SQLite and PostgreSQL), and the edge fakes."""
+from __future__ import annotations
+
+import os
+import uuid
+from urllib.parse import urlparse
+
+import psycopg2
+import pytest
+import redis
+from cryptography.fernet import Fernet
+
+from tests.fakes.binance_api import FakeBinance
+from tests.fakes.telegram_api import FakeTelegram
+
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+TEST_POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+TELEGRAM_TOKEN = "123456:TEST-TOKEN-botfleet-e2e"
+
+
+@pytest.fixture
+def redis_url():
+    client = redis.Redis.from_url(TEST_REDIS_URL)
+    client.flushdb()
+    yield TEST_REDIS_URL
+    client.flushdb()
+
+
+def _postgres_admin():
+    connection = psycopg2.connect(TEST_POSTGRES_URL.replace("postgres://", "postgresql://", 1))
+    connection.autocommit = True
+    return connection
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    name = f"botfleet_test_{uuid.uuid4().hex[:10]}"
+    admin = _postgres_admin()
+    admin.cursor().execute(f'CREATE DATABASE "{name}"')
+    url = urlparse(TEST_POSTGRES_URL)._replace(path=f"/{name}").geturl()
+    yield url
+    admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    return f"sqlite:///{tmp_path / 'botfleet.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request):
+    """Each test that asks for it runs once on SQLite and once on PostgreSQL."""
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture
+def fernet_keys():
+    return Fernet.generate_key().decode()
+
+
+@pytest.fixture
+def fake_binance():
+    fake = FakeBinance().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake_telegram():
+    fake = FakeTelegram(token=TELEGRAM_TOKEN).start()
+    yield fake
+    fake.stop()
