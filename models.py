@@ -21,6 +21,7 @@ from peewee import (
     ForeignKeyField,
     IntegerField,
     Model,
+    SqliteDatabase,
     TextField,
 )
 from playhouse.db_url import connect as connect_url
@@ -199,6 +200,15 @@ def connect(database_url: str):
         database = connect_url(database_url, field_types={"MONEY": "NUMERIC(38,18)"})
     db.initialize(database)
     return database
+
+
+def write_transaction():
+    """A transaction for rows that must change together. On SQLite it takes the write lock up
+    front (IMMEDIATE): a deferred one that reads, then writes, fails at once with "database is
+    locked" when another process wrote in between, instead of waiting for busy_timeout."""
+    if isinstance(db.obj, SqliteDatabase):
+        return db.atomic(lock_type="IMMEDIATE")
+    return db.atomic()
 
 
 def owned(model, user: User):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from models import ApiKey, Bot, Order, Position, db, get_owned, owned
+from models import ApiKey, Bot, Order, Position, get_owned, owned, write_transaction
 from rpc import UserError
 from workers import strategies
 from workers.exchange import check_exchange
@@ -114,7 +114,7 @@ def deletion_check(user, bot_id) -> dict:
 
 
 def delete_bot(user, bot_id) -> dict:
-    with db.atomic():
+    with write_transaction():
         bot = get_owned(Bot, user, bot_id)
         if bot.orders.where(Order.status == "pending").exists():
             raise UserError(f"Bot {bot.id} has an order in flight. Try again in a few seconds.")

@@ -44,7 +44,8 @@ def open_positions(user, redis_client, bot_id=None) -> list[dict]:
             rows.append({
                 "bot_id": bot.id, "bot_name": bot.name, "symbol": bot.symbol, "amount": position.amount,
                 "entry_price": position.entry_price, "entry_cost": position.entry_cost, "price": price,
-                "unrealized_profit": unrealized, "opened_at": position.opened_at, "quote": bot.symbol.split("/")[-1],
+                "unrealized_profit": unrealized, "opened_at": position.opened_at,
+                "base": bot.symbol.split("/")[0], "quote": bot.symbol.split("/")[-1],
             })
     return rows
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import secrets
 
-from models import Invite, User, db
+from models import Invite, User, write_transaction
 from rpc import UserError
 
 
@@ -13,7 +13,7 @@ def find_user(chat_id: int) -> User | None:
 
 def register(chat_id: int, name: str, invite_code: str | None, registration: str, is_admin: bool) -> tuple[User, bool]:
     """(user, created). Registering again is harmless and marks the chat reachable again."""
-    with db.atomic():
+    with write_transaction():
         user = find_user(chat_id)
         if user is not None:
             if not user.reachable:

@@ -10,6 +10,7 @@ from html import escape
 
 TELEGRAM_LIMIT = 4096
 SAFE_LIMIT = 4000  # leaves room for nothing to go wrong at the edge
+MAX_PLACES = 8  # no exchange quotes finer than this
 
 COMMANDS = [
     ("start", "/start", "register this chat"),
@@ -35,9 +36,18 @@ def num(value, places: int | None = None) -> str:
         return "–"
     value = Decimal(value)
     if places is not None:
-        return f"{value.quantize(Decimal(1).scaleb(-places)):,}"
+        return f"{value.quantize(Decimal(1).scaleb(-places))}"
+    if value.as_tuple().exponent < -MAX_PLACES:
+        value = value.quantize(Decimal(1).scaleb(-MAX_PLACES))
     text = format(value.normalize(), "f")
     return text if "." not in text else text.rstrip("0").rstrip(".")
+
+
+def price(value) -> str:
+    """A price to 8 significant digits: enough for BTC and for coins worth a millionth."""
+    if value is None:
+        return "–"
+    return num(Decimal(format(Decimal(value), ".8g")))
 
 
 def signed(value, places: int = 2) -> str:
@@ -153,7 +163,7 @@ def trades_list(trades: list[dict]) -> str:
         profit = f", profit {signed(t['realized_profit'])}" if t["realized_profit"] is not None else ""
         lines.append(
             f"{t['at']:%Y-%m-%d %H:%M} bot {t['bot_id']} {t['side'].upper()} {num(t['amount'])} {escape(t['symbol'])} "
-            f"@ {num(t['price'])} = {num(t['cost'], 2)}, fee {num(t['fee'])} {escape(t['fee_currency'])}{profit}"
+            f"@ {price(t['price'])} = {num(t['cost'], 2)}, fee {num(t['fee'])} {escape(t['fee_currency'])}{profit}"
         )
     return "\n".join(lines)
 
@@ -163,11 +173,11 @@ def positions_list(rows: list[dict]) -> str:
         return "No open positions."
     lines = ["<b>Open positions</b>"]
     for p in rows:
-        now = (f"now {num(p['price'])}, unrealized {signed(p['unrealized_profit'])} {escape(p['quote'])}"
+        now = (f"now {price(p['price'])}, unrealized {signed(p['unrealized_profit'])} {escape(p['quote'])}"
                if p["price"] is not None else "no recent price")
         lines.append(
-            f"Bot {p['bot_id']} {escape(p['bot_name'])}: {num(p['amount'])} {escape(p['symbol'])} "
-            f"entry {num(p['entry_price'], 2)} (cost {num(p['entry_cost'], 2)}), {now}"
+            f"Bot {p['bot_id']} {escape(p['bot_name'])}: {num(p['amount'])} {escape(p['base'])} on {escape(p['symbol'])}, "
+            f"entry {price(p['entry_price'])} (cost {num(p['entry_cost'], 2)} {escape(p['quote'])}), {now}"
         )
     return "\n".join(lines)
 
@@ -200,8 +210,8 @@ def fill_message(p: dict) -> str:
     head = "🟢 BUY" if p["side"] == "buy" else "🔴 SELL"
     paper = " (paper)" if p["mode"] == "paper" else ""
     text = (
-        f"{head}{paper} · bot {p['bot_id']} {escape(p['bot_name'])}\n"
-        f"{num(p['amount'])} {escape(p['symbol'])} @ {num(p['price'])}\n"
+        f"{head}{paper} · bot {p['bot_id']} {escape(p['bot_name'])} · {escape(p['symbol'])}\n"
+        f"amount {num(p['amount'])} {escape(p['base'])} @ {price(p['price'])}\n"
         f"cost {num(p['cost'], 2)} {escape(p['quote'])}, fee {num(p['fee'])} {escape(p['fee_currency'])}"
     )
     if p.get("realized_profit") is not None:

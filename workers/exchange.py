@@ -235,6 +235,9 @@ class Gateway:
             order = client.fetch_order(None, symbol, {"clientOrderId": client_order_id})
         except ccxt.OrderNotFound:
             return None
+        if order.get("filled") and not (order.get("fees") or order.get("fee")) and client.has.get("fetchOrderTrades"):
+            # An order looked up (not placed) carries no fees on Binance: they live on its trades.
+            order["fees"] = [t["fee"] for t in client.fetch_order_trades(order["id"], symbol) if t.get("fee")]
         return self._order_result(client, symbol, order)
 
     @staticmethod

@@ -11,7 +11,7 @@ import logging
 from decimal import Decimal
 
 import models
-from models import Bot, Fill, Order, Outbox, PaperBalance, Position, db, utcnow
+from models import Bot, Fill, Order, Outbox, PaperBalance, Position, utcnow, write_transaction
 from workers import market_data
 from workers.exchange import Credentials, KeyRejected, MarketRules, OrderRefused, OrderResult, Retryable
 
@@ -59,7 +59,7 @@ def pending_order(bot: Bot) -> Order | None:
 
 
 def record_order(bot: Bot, side: str, amount: Decimal) -> Order:
-    with db.atomic():
+    with write_transaction():
         return Order.create(
             user=bot.user_id, bot=bot, client_order_id=client_order_id(bot, side),
             symbol=bot.symbol, side=side, amount=amount,
@@ -144,7 +144,7 @@ def book_fill(bot: Bot, order: Order, result: OrderResult, rules: MarketRules) -
     fee_quote = fee_in_quote(result, rules)
     base_fee = result.fee if result.fee_currency == rules.base else Decimal(0)
     quote_fee = result.fee if result.fee_currency == rules.quote else Decimal(0)
-    with db.atomic():
+    with write_transaction():
         position = Position.get_or_none((Position.bot == bot) & (Position.status == "open"))
         realized = None
         if order.side == "buy":

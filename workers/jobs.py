@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from rq import Queue, Retry, get_current_job
 
-from models import ApiKey, Bot, NotFound, Order, Outbox, Position, User, db, get_owned
+from models import ApiKey, Bot, NotFound, Order, Outbox, Position, User, get_owned, write_transaction
 from vault import VaultError, mask
 from workers import execution, market_data, strategies
 from workers.context import TRADE_QUEUE, context
@@ -161,7 +161,7 @@ def trade(bot_id: int, action: str, quote_amount: str | None = None) -> str:
 
 def register_failure(bot: Bot, message: str) -> None:
     """Count a failed tick, tell the owner, and pause the bot after several in a row."""
-    with db.atomic():
+    with write_transaction():
         Bot.update(failures=Bot.failures + 1).where(Bot.id == bot.id).execute()
         failures = Bot.get_by_id(bot.id).failures
         paused = failures >= MAX_CONSECUTIVE_FAILURES
@@ -171,7 +171,7 @@ def register_failure(bot: Bot, message: str) -> None:
 
 
 def pause_bot(bot: Bot, message: str) -> None:
-    with db.atomic():
+    with write_transaction():
         Bot.update(status="paused", status_reason=message).where(Bot.id == bot.id).execute()
         notify_bot_error(bot, message, True, bot.failures)
 
