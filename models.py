@@ -50,7 +50,12 @@ class MoneyField(Field):
     def python_value(self, value):
         if value is None:
             return None
-        return value if isinstance(value, Decimal) else Decimal(str(value))
+        return canonical(value if isinstance(value, Decimal) else Decimal(str(value)))
+
+
+def canonical(value: Decimal) -> Decimal:
+    """The same Decimal from every database: no trailing zeros, no exponent (NUMERIC pads to its scale)."""
+    return value.quantize(Decimal(1)) if value == value.to_integral_value() else value.normalize()
 
 
 class JSONTextField(TextField):

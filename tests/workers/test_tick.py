@@ -1,0 +1,107 @@
+"""The tick: one candle fetch per market whatever the number of bots, work only for bots that act."""
+from __future__ import annotations
+
+import time
+
+from rq import Queue
+
+from models import Bot
+from tests.workers.conftest import make_bot, make_user
+from workers.context import MARKET_QUEUE, TRADE_QUEUE
+from workers.jobs import bot_busy_key, evaluate_market
+from workers.scheduler import Scheduler, lead_tick, markets_in_use
+
+
+def klines_calls(fake_binance) -> list[dict]:
+    return [r for r in fake_binance.requests() if r["path"] == "/api/v3/klines"]
+
+
+def flat_market(fake_binance, symbol: str, average: str, price: str) -> None:
+    fake_binance.set_history(symbol, [average] * 40)
+    fake_binance.set_price(symbol, price)
+
+
+def test_many_bots_on_one_market_cost_one_candle_fetch_and_no_jobs_when_idle(ctx, fake_binance):
+    for _ in range(60):
+        make_bot(make_user(), None)
+    flat_market(fake_binance, "BTC/USDT", "60000", "60000")
+    fake_binance.reset_log()
+
+    summary = evaluate_market("binance", "BTC/USDT", "1m", 1, time.time())
+
+    assert summary == {"bots": 60, "acting": 0, "skipped": 0}
+    assert len(klines_calls(fake_binance)) == 1
+    assert Queue(TRADE_QUEUE, connection=ctx.redis).count == 0
+
+
+def test_only_the_bots_whose_strategy_fires_get_a_trade_job(ctx, fake_binance):
+    eager = [make_bot(make_user(), None, dip="0.5") for _ in range(3)]
+    for _ in range(5):
+        make_bot(make_user(), None, dip="5")
+    flat_market(fake_binance, "BTC/USDT", "60000", "59500")  # 0.83 % under the average
+
+    summary = evaluate_market("binance", "BTC/USDT", "1m", 1, time.time())
+
+    assert summary["acting"] == 3
+    queued = Queue(TRADE_QUEUE, connection=ctx.redis).jobs
+    assert sorted(job.args[0] for job in queued) == sorted(bot.id for bot in eager)
+    assert all(job.args[1:] == ("buy", "100") for job in queued)  # ids and plain values only
+
+
+def test_a_bot_still_acting_from_the_last_tick_is_skipped(ctx, fake_binance):
+    bot = make_bot(make_user(), None)
+    flat_market(fake_binance, "BTC/USDT", "60000", "59000")
+    ctx.redis.set(bot_busy_key(bot.id), 0)
+
+    summary = evaluate_market("binance", "BTC/USDT", "1m", 1, time.time())
+
+    assert summary["skipped"] == 1 and summary["acting"] == 0
+
+
+def test_a_bot_with_broken_settings_is_counted_and_the_others_still_trade(ctx, fake_binance):
+    broken = make_bot(make_user(), None)
+    Bot.update(params={**broken.params, "dip": "not a number"}).where(Bot.id == broken.id).execute()
+    healthy = make_bot(make_user(), None)
+    flat_market(fake_binance, "BTC/USDT", "60000", "59000")
+
+    summary = evaluate_market("binance", "BTC/USDT", "1m", 1, time.time())
+
+    assert summary["acting"] == 1
+    assert [job.args[0] for job in Queue(TRADE_QUEUE, connection=ctx.redis).jobs] == [healthy.id]
+    assert Bot.get_by_id(broken.id).failures == 1
+
+
+def test_stopped_bots_without_a_position_are_not_evaluated(ctx):
+    make_bot(make_user(), None, symbol="ETH/USDT", status="stopped")
+    make_bot(make_user(), None, symbol="BTC/USDT")
+
+    assert markets_in_use() == [("binance", "BTC/USDT", "1m")]
+
+
+def test_a_tick_enqueues_one_job_per_market_once_even_if_led_twice(ctx):
+    for symbol in ("BTC/USDT", "BTC/USDT", "ETH/USDT"):
+        make_bot(make_user(), None, symbol=symbol)
+
+    first = lead_tick(ctx, 42, time.time())
+    second = lead_tick(ctx, 42, time.time())
+
+    assert first["markets"] == 2 and second["claimed"] is False
+    assert Queue(MARKET_QUEUE, connection=ctx.redis).count == 2
+
+
+def test_a_market_still_being_evaluated_is_skipped_as_lag(ctx):
+    make_bot(make_user(), None)
+    lead_tick(ctx, 1, time.time())  # nobody runs the job: the market stays busy
+
+    summary = lead_tick(ctx, 2, time.time())
+
+    assert summary["markets"] == 0 and summary["lagging_markets"] == 1
+
+
+def test_one_scheduler_leads_and_another_takes_over_when_it_stops(ctx):
+    first, second = Scheduler(ctx), Scheduler(ctx)
+
+    assert first.ensure_leadership() is True
+    assert second.ensure_leadership() is False
+    first.lock.release()
+    assert second.ensure_leadership() is True
