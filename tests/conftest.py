@@ -72,3 +72,15 @@ def fake_telegram():
     fake = FakeTelegram(token=TELEGRAM_TOKEN).start()
     yield fake
     fake.stop()
+
+
+@pytest.fixture
+def database(database_url):
+    """models bound to a fresh, migrated database (SQLite and PostgreSQL)."""
+    import migrations
+    import models
+
+    connected = models.connect(database_url)
+    migrations.apply_migrations(connected)
+    yield connected
+    connected.close()

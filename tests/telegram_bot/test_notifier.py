@@ -1,0 +1,107 @@
+"""Outbox delivery through the real python-telegram-bot against the fake Bot API."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from telegram.ext import AIORateLimiter, ExtBot
+
+from models import Outbox, User
+from rpc.users import register
+from telegram_bot.notifier import Notifier
+from tests.conftest import TELEGRAM_TOKEN
+
+
+def fill(user: User, bot_id: int, side="buy", symbol="BTC/USDT") -> Outbox:
+    payload = {
+        "bot_id": bot_id, "bot_name": f"dip-{bot_id}", "mode": "live", "side": side, "symbol": symbol,
+        "base": symbol.split("/")[0], "quote": symbol.split("/")[1], "amount": "0.00167", "price": "59500",
+        "cost": "99.36", "fee": "0.00000167", "fee_currency": "BTC", "realized_profit": None,
+    }
+    return Outbox.create(user=user, chat_id=user.chat_id, kind="fill", payload=payload)
+
+
+def user_with_open_chat(fake_telegram, chat_id: int) -> User:
+    fake_telegram.send_user_message(chat_id, "/start")  # Telegram only delivers to chats that wrote first
+    return User.create(chat_id=chat_id, name="someone")
+
+
+def deliver(fake_telegram, rounds: int = 1) -> None:
+    async def run():
+        bot = ExtBot(TELEGRAM_TOKEN, base_url=f"{fake_telegram.base_url}/bot", rate_limiter=AIORateLimiter(max_retries=3))
+        async with bot:
+            notifier = Notifier(bot)
+            for _ in range(rounds):
+                notifier.backoff.clear()  # no waiting between rounds in a test
+                await notifier.deliver_once()
+
+    asyncio.run(run())
+
+
+def unsent() -> int:
+    return Outbox.select().where(Outbox.sent_at.is_null()).count()
+
+
+def test_a_chats_fills_of_one_round_go_out_as_one_message_to_that_chat_only(database, fake_telegram):
+    alice, bob = user_with_open_chat(fake_telegram, 501), user_with_open_chat(fake_telegram, 502)
+    for bot_id in (1, 2, 3):
+        fill(alice, bot_id)
+    fill(bob, 9, symbol="ETH/USDT")
+
+    deliver(fake_telegram)
+
+    [to_alice] = fake_telegram.bot_messages(501)
+    [to_bob] = fake_telegram.bot_messages(502)
+    assert all(f"bot {n} dip-{n}" in to_alice["text"] for n in (1, 2, 3))
+    assert "bot 9" not in to_alice["text"] and "ETH/USDT" in to_bob["text"] and "bot 1 " not in to_bob["text"]
+    assert unsent() == 0
+
+
+def test_many_fills_are_split_below_telegrams_limit_and_all_marked_sent(database, fake_telegram):
+    alice = user_with_open_chat(fake_telegram, 503)
+    for bot_id in range(80):
+        fill(alice, bot_id)
+
+    deliver(fake_telegram)
+
+    messages = fake_telegram.bot_messages(503)
+    assert len(messages) > 1 and all(len(m["text"]) <= 4096 for m in messages)
+    assert sum(m["text"].count("BUY") for m in messages) == 80
+    assert unsent() == 0
+
+
+def test_a_blocked_chat_marks_the_user_unreachable_and_keeps_the_message_until_they_return(database, fake_telegram):
+    alice = user_with_open_chat(fake_telegram, 504)
+    fill(alice, 1)
+    fake_telegram.block_chat(504)
+
+    deliver(fake_telegram)
+
+    assert User.get_by_id(alice.id).reachable is False and unsent() == 1
+    fake_telegram.send_user_message(504, "/start")  # writing to the bot again unblocks it
+    register(504, "someone", None, "open", False)
+    deliver(fake_telegram)
+    assert unsent() == 0 and len(fake_telegram.bot_messages(504)) == 1
+
+
+def test_a_server_error_is_retried_later_and_the_message_shown_once(database, fake_telegram):
+    alice = user_with_open_chat(fake_telegram, 505)
+    fill(alice, 1)
+    fake_telegram.inject_fault("sendMessage", 500)
+
+    deliver(fake_telegram, rounds=1)
+    assert unsent() == 1 and fake_telegram.bot_messages(505) == []
+
+    deliver(fake_telegram, rounds=1)
+    assert unsent() == 0 and len(fake_telegram.bot_messages(505)) == 1
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_a_429_is_waited_out_by_the_rate_limiter_and_delivered_once(database, fake_telegram):
+    alice = user_with_open_chat(fake_telegram, 506)
+    fill(alice, 1)
+    fake_telegram.inject_fault("sendMessage", 429, retry_after=1)
+
+    deliver(fake_telegram)
+
+    assert unsent() == 0 and len(fake_telegram.bot_messages(506)) == 1
