@@ -1,0 +1,204 @@
+"""Chat commands through the real bot process: one-line forms, bad input, and owner scoping.
+
+One service (release, bot, a worker) runs for the whole module against the fakes, a real
+Redis and a SQLite database; each test plays a different chat so tests do not share state.
+"""
+from __future__ import annotations
+
+import itertools
+import secrets
+
+import pytest
+import redis
+from cryptography.fernet import Fernet
+
+from tests.conftest import TELEGRAM_TOKEN, TEST_REDIS_URL
+from tests.fakes.binance_api import FakeBinance
+from tests.fakes.telegram_api import FakeTelegram
+from tests.harness import Service
+from tests.test_end_to_end import number_after, service_env
+
+WAIT = 30
+_chats = itertools.count(8001)
+
+
+@pytest.fixture(scope="module")
+def fakes():
+    telegram, binance = FakeTelegram(token=TELEGRAM_TOKEN).start(), FakeBinance().start()
+    yield telegram, binance
+    telegram.stop()
+    binance.stop()
+
+
+@pytest.fixture(scope="module")
+def service(fakes, tmp_path_factory):
+    telegram, binance = fakes
+    redis.Redis.from_url(TEST_REDIS_URL).flushdb()
+    folder = tmp_path_factory.mktemp("service")
+    env = service_env(f"sqlite:///{folder / 'botfleet.db'}", TEST_REDIS_URL, Fernet.generate_key().decode(), telegram, binance)
+    running = Service(env, folder, workers=1).start(names=("bot", "worker"))
+    yield running
+    running.stop()
+
+
+class Chat:
+    """One user's chat with the bot."""
+
+    def __init__(self, telegram: FakeTelegram, binance: FakeBinance):
+        self.telegram, self.binance, self.id = telegram, binance, next(_chats)
+
+    def say(self, text: str, expect: str = "") -> str:
+        before = len(self.telegram.bot_messages(self.id))
+        self.telegram.send_user_message(self.id, text)
+        return self.telegram.wait_for_bot_message(self.id, expect or None, timeout=WAIT, after=before)["text"]
+
+    def registered(self) -> "Chat":
+        self.say("/start", "registered")
+        return self
+
+    def with_key(self, can_withdraw=False) -> int:
+        api_key, secret = "k" + secrets.token_hex(16), secrets.token_hex(32)
+        self.binance.add_account(api_key, secret, {"USDT": "1000"}, can_withdraw=can_withdraw)
+        return number_after("Key", self.say(f"/addkey binance {api_key} {secret}", "added"))
+
+    def with_bot(self, key_ref="paper:binance") -> int:
+        return number_after("Bot", self.say(f"/newbot {key_ref} BTC/USDT 100", "Created"))
+
+
+@pytest.fixture
+def chat(service, fakes):
+    return Chat(*fakes)
+
+
+@pytest.fixture
+def user(chat):
+    return chat.registered()
+
+
+def test_an_unregistered_chat_is_asked_to_start_first(chat):
+    assert "Send /start" in chat.say("/bots")
+
+
+def test_start_is_idempotent(user):
+    again = user.say("/start", "botfleet")
+    assert "registered" not in again
+    assert "/newbot" in again
+
+
+def test_help_lists_every_command_with_an_example(user):
+    text = user.say("/help", "botfleet")
+    for command in ("/addkey binance", "/newbot 1 BTC/USDT 100", "/startbot 1", "/deletebot 1", "/balance"):
+        assert command in text
+
+
+def test_an_unknown_command_says_how_to_get_help(user):
+    assert "Unknown command /fly" in user.say("/fly to the moon", "Unknown")
+
+
+def test_admin_is_hidden_from_non_admins(user):
+    assert "Unknown command /admin" in user.say("/admin", "Unknown")
+
+
+def test_a_wrong_key_is_refused_deleted_from_the_chat_and_not_stored(user):
+    reply = user.say("/addkey binance kWRONGkey123456 sWRONGsecret123456", "rejected")
+    assert "API key" in reply and "sWRONG" not in reply
+    pasted = [m for m in user.telegram.transcript(user.id) if m["text"].startswith("/addkey")]
+    assert pasted[0]["deleted"]
+    assert "no API keys" in user.say("/keys", "keys")
+
+
+def test_a_key_that_can_withdraw_is_refused(user):
+    api_key, secret = "k" + secrets.token_hex(16), secrets.token_hex(32)
+    user.binance.add_account(api_key, secret, {"USDT": "1"}, can_withdraw=True)
+    assert "withdraw" in user.say(f"/addkey binance {api_key} {secret}", "withdraw")
+    assert "no API keys" in user.say("/keys", "keys")
+
+
+def test_addkey_without_enough_words_shows_usage_and_still_deletes_the_message(user):
+    assert "Usage: /addkey" in user.say("/addkey binance onlyonesecretword", "Usage")
+    assert user.telegram.transcript(user.id)[-2]["deleted"]
+
+
+def test_addkey_for_an_unknown_exchange_names_the_supported_ones(user):
+    assert "Supported: binance" in user.say("/addkey krakenx aaaaaaaaaa bbbbbbbbbb", "Unknown exchange")
+
+
+def test_a_good_key_is_shown_masked_only(user):
+    key_id = user.with_key()
+    listing = user.say("/keys", "Your keys")
+    assert f"Key {key_id}" in listing and "..." in listing
+
+
+@pytest.mark.parametrize("words, expected", [
+    ("", "Usage: /newbot"),
+    ("paper:binance BTC/USDT lots", "Capital must be a number"),
+    ("paper:binance BTC/USDT -5", "positive amount"),
+    ("paper:binance BTCUSDT 100", "Symbols look like BTC/USDT"),
+    ("paper:binance DOGE/EUR 100", "no active spot market"),
+    ("paper:binance BTC/USDT 4", "below the minimum order"),
+    ("paper:binance BTC/USDT 100 moon", "Unknown strategy 'moon'"),
+    ("paper:binance BTC/USDT 100 dip speed=3", "Unknown parameter speed"),
+    ("paper:binance BTC/USDT 100 dip tp=0", "tp must be between"),
+    ("paper:krakenx BTC/USDT 100", "Unknown exchange"),
+    ("abc BTC/USDT 100", "key id from /keys"),
+])
+def test_newbot_bad_input_says_what_to_fix_and_creates_nothing(user, words, expected):
+    assert expected in user.say(f"/newbot {words}".strip(), "⚠️")
+    assert "no bots yet" in user.say("/bots", "bots")
+
+
+def test_newbot_replies_with_the_full_settings(user):
+    reply = user.say("/newbot paper:binance ETH/USDT 250 dip dip=0.8 tp=2 sl=4 period=30", "Created")
+    assert "capital 250 USDT" in reply and "paper" in reply
+    for setting in ("dip=0.8", "tp=2", "sl=4", "period=30", "timeframe=1m", "trail=0"):
+        assert setting in reply
+
+
+def test_another_users_bot_and_key_are_not_found_and_untouched(user, fakes):
+    owner = Chat(*fakes).registered()
+    key_id, bot_id = owner.with_key(), owner.with_bot()
+    for command in (f"/startbot {bot_id}", f"/stopbot {bot_id}", f"/deletebot {bot_id}", f"/status {bot_id}",
+                    f"/profit {bot_id}", f"/delkey {key_id}", f"/balance {key_id}", f"/newbot {key_id} BTC/USDT 100"):
+        assert "not found" in user.say(command, "not found")
+    assert f"{bot_id} " in owner.say("/bots", "Your bots") and "stopped" in owner.say("/bots", "Your bots")
+
+
+def test_start_stop_and_bots_show_the_status(user):
+    bot_id = user.with_bot()
+    assert "running" in user.say(f"/startbot {bot_id}", "running")
+    assert "already running" in user.say(f"/startbot {bot_id}", "already")
+    assert "running" in user.say("/bots", "Your bots")
+    assert "stopped" in user.say(f"/stopbot {bot_id}", "stopped")
+
+
+def test_a_key_used_by_a_running_bot_cannot_be_deleted(user):
+    key_id = user.with_key()
+    bot_id = user.with_bot(str(key_id))
+    user.say(f"/startbot {bot_id}", "running")
+    assert "Stop them first" in user.say(f"/delkey {key_id}", "⚠️")
+    user.say(f"/stopbot {bot_id}", "stopped")
+    assert "deleted" in user.say(f"/delkey {key_id}", "deleted")
+
+
+def test_deletebot_asks_first_and_deletes_on_yes(user):
+    bot_id = user.with_bot()
+    before = len(user.telegram.bot_messages(user.id))
+    user.telegram.send_user_message(user.id, f"/deletebot {bot_id}")
+    question = user.telegram.wait_for_bot_message(user.id, "Delete bot", timeout=WAIT, after=before)
+    assert "no bots yet" not in user.say("/bots", "bots")
+
+    user.telegram.press_button(user.id, question["message_id"], f"deletebot:yes:{bot_id}")
+
+    user.telegram.wait_for_bot_message(user.id, lambda m: m["edited"] and "deleted" in m["text"], timeout=WAIT)
+    assert "no bots yet" in user.say("/bots", "bots")
+
+
+def test_trades_with_a_bad_count_shows_usage(user):
+    assert "Usage: /trades" in user.say("/trades many", "Usage")
+
+
+def test_balance_of_a_key_arrives_from_a_worker(user):
+    key_id = user.with_key()
+    user.say(f"/balance {key_id}", "Fetching")
+    balance = user.telegram.wait_for_bot_message(user.id, "USDT: 1000 free", timeout=WAIT)
+    assert f"key {key_id}" in balance["text"]
