@@ -227,6 +227,8 @@ def get_owned(model, user: User, row_id) -> Model:
         number = int(row_id)
     except (TypeError, ValueError):
         raise NotFound(model.__name__, row_id) from None
+    if not 0 < number < 2**63:  # beyond any id, and beyond what SQLite can even compare
+        raise NotFound(model.__name__, row_id)
     row = owned(model, user).where(model.id == number).first()
     if row is None:
         raise NotFound(model.__name__, row_id)

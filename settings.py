@@ -149,7 +149,7 @@ def _parse_database_url(raw: str | None) -> str:
 def _parse_port(raw: str | None) -> int:
     if raw is None:
         return 8443
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) < 65536:
         raise SettingsError(f"PORT must be a TCP port number, got {raw!r}.")
     return int(raw)
 

@@ -30,7 +30,10 @@ def read_procfile() -> dict[str, list[str]]:
     for line in (PROJECT_DIR / "Procfile").read_text().splitlines():
         if ":" in line and not line.lstrip().startswith("#"):
             name, command = line.split(":", 1)
-            processes[name.strip()] = shlex.split(command)
+            words = shlex.split(command)
+            if words[0] == "python":  # this interpreter, whether or not its virtualenv is on PATH
+                words[0] = sys.executable
+            processes[name.strip()] = words
     return processes
 
 

@@ -47,7 +47,7 @@ async def blocking(function, *args, **kwargs):
 
 
 async def reply(update: Update, text: str, **kwargs) -> None:
-    for piece in formatting.split_message(text):
+    for piece in formatting.sendable(text):
         await update.effective_chat.send_message(piece, parse_mode=ParseMode.HTML, **kwargs)
 
 

@@ -39,6 +39,11 @@ def num(value, places: int | None = None) -> str:
         return f"{value.quantize(Decimal(1).scaleb(-places))}"
     if value.as_tuple().exponent < -MAX_PLACES:
         value = value.quantize(Decimal(1).scaleb(-MAX_PLACES))
+    return plain(value)
+
+
+def plain(value: Decimal) -> str:
+    """Positional notation, trailing zeros stripped."""
     text = format(value.normalize(), "f")
     return text if "." not in text else text.rstrip("0").rstrip(".")
 
@@ -47,7 +52,7 @@ def price(value) -> str:
     """A price to 8 significant digits: enough for BTC and for coins worth a millionth."""
     if value is None:
         return "–"
-    return num(Decimal(format(Decimal(value), ".8g")))
+    return plain(Decimal(format(Decimal(value), ".8g")))
 
 
 def signed(value, places: int = 2) -> str:
@@ -55,24 +60,31 @@ def signed(value, places: int = 2) -> str:
 
 
 def split_message(text: str, limit: int = SAFE_LIMIT) -> list[str]:
-    """Pieces of at most `limit` characters, cut at line ends where possible."""
-    pieces, current = [], ""
+    """Pieces of at most `limit` characters, cut at line ends where possible (blank lines kept)."""
+    pieces: list[str] = []
+    current: str | None = None
     for line in text.split("\n"):
         while len(line) > limit:  # a single overlong line is cut hard
-            if current:
+            if current is not None:
                 pieces.append(current)
-                current = ""
+                current = None
             pieces.append(line[:limit])
             line = line[limit:]
-        candidate = f"{current}\n{line}" if current else line
-        if len(candidate) > limit:
+        if current is None:
+            current = line
+        elif len(current) + 1 + len(line) <= limit:
+            current = f"{current}\n{line}"
+        else:
             pieces.append(current)
             current = line
-        else:
-            current = candidate
-    if current:
+    if current is not None:
         pieces.append(current)
-    return pieces or [""]
+    return pieces
+
+
+def sendable(text: str) -> list[str]:
+    """The pieces of `text` worth a message: Telegram refuses empty ones."""
+    return [piece for piece in split_message(text) if piece.strip()]
 
 
 def help_text(registered_now: bool = False) -> str:

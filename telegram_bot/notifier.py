@@ -56,7 +56,7 @@ def pieces_for_chat(rows: list[Outbox]) -> list[tuple[str, list[int]]]:
             if ids:
                 pieces.append((text, ids))
                 text, ids = "", []
-            parts = formatting.split_message(row_text)
+            parts = formatting.sendable(row_text)
             pieces.extend((part, []) for part in parts[:-1])
             pieces.append((parts[-1], [row.id]))
             continue
