@@ -207,7 +207,7 @@ class Gateway:
         client = self.private(exchange_id, credentials)
         balance = client.fetch_balance()
         can_withdraw = None
-        if exchange_id == "binance":
+        if exchange_id == "binance" and not credentials.testnet:  # the spot testnet has no /sapi
             restrictions = client.sapi_get_account_apirestrictions()
             can_withdraw = bool(restrictions.get("enableWithdrawals"))
         assets = sum(1 for amount in (balance.get("total") or {}).values() if amount)

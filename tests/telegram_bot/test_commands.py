@@ -123,6 +123,14 @@ def test_addkey_for_an_unknown_exchange_names_the_supported_ones(user):
     assert "Supported: binance" in user.say("/addkey krakenx aaaaaaaaaa bbbbbbbbbb", "Unknown exchange")
 
 
+def test_a_testnet_key_makes_testnet_bots(user):
+    api_key, secret = "k" + secrets.token_hex(16), secrets.token_hex(32)
+    user.binance.add_account(api_key, secret, {"USDT": "1000"})
+    added = user.say(f"/addkey binance {api_key} {secret} testnet", "added")
+    assert "(testnet)" in added
+    assert "testnet" in user.say(f"/newbot {number_after('Key', added)} BTC/USDT 100", "Created")
+
+
 def test_a_good_key_is_shown_masked_only(user):
     key_id = user.with_key()
     listing = user.say("/keys", "Your keys")
