@@ -18,7 +18,10 @@ from workers.exchange import Gateway
 MARKET_QUEUE = "market"  # one evaluation job per market and tick
 TRADE_QUEUE = "trades"  # one job per bot that must act
 REPORT_QUEUE = "reports"  # on-demand work for chat commands (balances)
-QUEUES = (TRADE_QUEUE, MARKET_QUEUE, REPORT_QUEUE)  # trades first: acting beats looking
+# Order is priority. A market evaluation is one job per market and must never wait behind a
+# burst of trades (a dip that fires thousands of bots), or every bot on the other markets
+# lags; a user's /balance comes next; trades drain the rest of the time.
+QUEUES = (MARKET_QUEUE, REPORT_QUEUE, TRADE_QUEUE)
 
 
 @dataclass

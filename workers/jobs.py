@@ -77,8 +77,7 @@ def evaluate_market(exchange: str, symbol: str, timeframe: str, tick: int, sched
         closes, price = market_data.closes_and_price(
             ctx, exchange, symbol, timeframe, min(MAX_CANDLES, max(periods, default=1)), tick
         )
-        acting, skipped = 0, 0
-        queue = Queue(TRADE_QUEUE, connection=ctx.redis)
+        actions, skipped = [], 0
         for bot in bots:
             if bot.id not in parsed:
                 continue
@@ -91,13 +90,32 @@ def evaluate_market(exchange: str, symbol: str, timeframe: str, tick: int, sched
                 log.exception("strategy of bot %s failed", bot.id)
                 register_failure(bot, "Its strategy failed on the latest prices.")
                 continue
-            if action and ctx.redis.set(bot_busy_key(bot.id), tick, nx=True, ex=BOT_BUSY_SECONDS):
-                queue.enqueue(trade, bot.id, action, quote, retry=TRADE_RETRY, job_timeout=60, result_ttl=60, failure_ttl=86400)
-                acting += 1
+            if action:
+                actions.append((bot.id, action, quote))
+        acting = enqueue_trades(ctx, actions, tick)
         record_lag(ctx, started - scheduled_at, skipped)
         return {"bots": len(bots), "acting": acting, "skipped": skipped}
     finally:
         ctx.redis.delete(market_busy_key(exchange, symbol, timeframe))
+
+
+def enqueue_trades(ctx, actions: list[tuple[int, str, str | None]], tick: int) -> int:
+    """Mark each acting bot busy and enqueue its trade job, in two Redis round trips in all."""
+    if not actions:
+        return 0
+    pipe = ctx.redis.pipeline()
+    for bot_id, _, _ in actions:
+        pipe.set(bot_busy_key(bot_id), tick, nx=True, ex=BOT_BUSY_SECONDS)
+    claimed = pipe.execute()
+    jobs = [
+        Queue.prepare_data(trade, args=(bot_id, action, quote), retry=TRADE_RETRY, timeout=60,
+                           result_ttl=60, failure_ttl=86400)
+        for (bot_id, action, quote), ok in zip(actions, claimed) if ok
+    ]
+    with ctx.redis.pipeline() as pipe:
+        Queue(TRADE_QUEUE, connection=ctx.redis).enqueue_many(jobs, pipeline=pipe)
+        pipe.execute()
+    return len(jobs)
 
 
 def decide_for(bot: Bot, params: dict, closes, price, position, has_pending: bool):
