@@ -10,14 +10,6 @@ import models
 from models import Bot, NotFound, User, get_owned, owned
 
 
-@pytest.fixture
-def database(database_url):
-    database = models.connect(database_url)
-    migrations.apply_migrations(database)
-    yield database
-    database.close()
-
-
 def make_bot(user: User, capital=D("100"), name="dipper") -> Bot:
     return Bot.create(user=user, name=name, exchange="binance", symbol="BTC/USDT", mode="paper",
                       capital=capital, strategy="dip", params={"dip": "0.6"})
