@@ -145,7 +145,7 @@ def record_lag(ctx, lag_seconds: float, skipped: int) -> None:
 def trade(bot_id: int, action: str, quote_amount: str | None = None) -> str:
     """Act for one bot: buy, sell, or resolve an order left pending by an earlier attempt."""
     ctx = context()
-    retrying = False
+    retrying, bot = False, None
     try:
         bot = Bot.select(Bot, User).join(User).where(Bot.id == bot_id).first()
         if bot is None:
@@ -170,6 +170,8 @@ def trade(bot_id: int, action: str, quote_amount: str | None = None) -> str:
         return "gave up after retries"
     except Exception:
         log.exception("trade job for bot %s failed unexpectedly", bot_id)
+        if bot is None:
+            raise  # not even the bot could be read (database down): let RQ keep the failed job
         register_failure(bot, "An unexpected error stopped this trade.")
         return "failed"
     finally:
