@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from decimal import Decimal
+from decimal import Context, Decimal
 from pathlib import Path
 
 from peewee import (
@@ -27,6 +27,8 @@ from peewee import (
 from playhouse.db_url import connect as connect_url
 
 db = DatabaseProxy()
+MONEY_PLACES = Decimal(1).scaleb(-18)
+MONEY_CONTEXT = Context(prec=38)
 
 
 def utcnow() -> dt.datetime:
@@ -45,7 +47,8 @@ class MoneyField(Field):
     def db_value(self, value):
         if value is None:
             return None
-        return str(Decimal(value))
+        # The same 18 places on every database (NUMERIC(38,18) would round; TEXT would not).
+        return str(Decimal(value).quantize(MONEY_PLACES, context=MONEY_CONTEXT))
 
     def python_value(self, value):
         if value is None:
@@ -106,6 +109,9 @@ class Bot(BaseModel):
     status_reason = TextField(default="")
     cycle = IntegerField(default=0)  # completed entry/exit cycles; part of clientOrderId
     failures = IntegerField(default=0)  # consecutive failed ticks
+    # What an exit left below the market's amount step, carried into the next position.
+    dust_amount = MoneyField(default=Decimal(0))
+    dust_cost = MoneyField(default=Decimal(0))
     created_at = DateTimeField(default=utcnow)
 
     class Meta:
@@ -123,8 +129,8 @@ class Position(BaseModel):
     fees = MoneyField(default=Decimal(0))  # in quote currency, entry and exit
     peak_price = MoneyField()  # for trailing exits
     exit_price = MoneyField(null=True)
-    proceeds = MoneyField(null=True)  # quote received at exit, net of fees
-    realized_profit = MoneyField(null=True)
+    proceeds = MoneyField(default=Decimal(0))  # quote received by exits so far, net of fees
+    realized_profit = MoneyField(default=Decimal(0))  # of the exits so far
     opened_at = DateTimeField(default=utcnow)
     closed_at = DateTimeField(null=True)
 
@@ -139,6 +145,7 @@ class Order(BaseModel):
     amount = MoneyField()  # requested, in base currency
     status = CharField(default="pending")  # pending | filled | rejected
     error = TextField(default="")
+    sent_at = DateTimeField(null=True)  # first time it may have reached the exchange
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
 
@@ -166,6 +173,7 @@ class Outbox(BaseModel):
     payload = JSONTextField()  # plain data; telegram_bot/formatting.py turns it into text
     created_at = DateTimeField(default=utcnow)
     sent_at = DateTimeField(null=True, index=True)
+    failed_at = DateTimeField(null=True)  # given up: Telegram refused it for good
     attempts = IntegerField(default=0)
 
 

@@ -31,11 +31,12 @@ class SettingsError(Exception):
 
 @dataclass(frozen=True)
 class Settings:
-    telegram_token: str | None
+    # repr=False: secrets, and URLs that may carry passwords, stay out of any printed Settings.
+    telegram_token: str | None = field(repr=False)
     telegram_api_url: str
-    database_url: str
-    redis_url: str | None
-    fernet_keys: tuple[str, ...]
+    database_url: str = field(repr=False)
+    redis_url: str | None = field(repr=False)
+    fernet_keys: tuple[str, ...] = field(repr=False)
     tick_seconds: float
     exchange_overrides: dict = field(default_factory=dict)
     admin_chat_ids: frozenset[int] = frozenset()

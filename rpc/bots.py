@@ -1,9 +1,10 @@
 """Trading bots: create, list, start, stop, delete."""
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal, InvalidOperation
 
-from models import ApiKey, Bot, Order, Position, get_owned, owned, write_transaction
+from models import ApiKey, Bot, Fill, Order, Position, get_owned, owned, utcnow, write_transaction
 from rpc import UserError
 from workers import strategies
 from workers.exchange import check_exchange
@@ -12,6 +13,9 @@ from workers.execution import BUY_BUDGET_MARGIN
 NEWBOT_USAGE = "/newbot <key_id or paper:<exchange>> <symbol> <capital> [strategy] [name=value ...]"
 NEWBOT_EXAMPLE = "/newbot 1 BTC/USDT 100 dip dip=0.6 tp=1.5 sl=3"
 MAX_CAPITAL = Decimal("1000000000")
+# An order still unresolved after this long is stuck (e.g. its key was revoked): deleting the
+# bot is then the user's call, not something to refuse forever.
+IN_FLIGHT_GRACE_SECONDS = 120
 
 
 def parse_newbot(args: list[str]) -> dict:
@@ -40,7 +44,7 @@ def parse_newbot(args: list[str]) -> dict:
 
 
 def bot_view(bot: Bot) -> dict:
-    realized = sum((p.realized_profit for p in bot.positions.where(Position.status == "closed")), Decimal(0))
+    realized = sum((f.realized_profit for f in bot.fills.where(Fill.realized_profit.is_null(False))), Decimal(0))
     return {
         "id": bot.id, "name": bot.name, "exchange": bot.exchange, "symbol": bot.symbol,
         "mode": bot.mode, "capital": bot.capital, "strategy": bot.strategy, "params": bot.params,
@@ -116,8 +120,9 @@ def deletion_check(user, bot_id) -> dict:
 def delete_bot(user, bot_id) -> dict:
     with write_transaction():
         bot = get_owned(Bot, user, bot_id)
-        if bot.orders.where(Order.status == "pending").exists():
-            raise UserError(f"Bot {bot.id} has an order in flight. Try again in a few seconds.")
+        recent = utcnow() - dt.timedelta(seconds=IN_FLIGHT_GRACE_SECONDS)
+        if bot.orders.where((Order.status == "pending") & (Order.created_at > recent)).exists():
+            raise UserError(f"Bot {bot.id} has an order in flight. Try again in a minute.")
         view = bot_view(bot)
         bot.delete_instance(recursive=True)
     return view

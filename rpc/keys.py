@@ -1,10 +1,10 @@
 """Exchange API keys: check, store encrypted, list masked, delete."""
 from __future__ import annotations
 
-from models import ApiKey, Bot, get_owned, owned
+from models import ApiKey, Bot, Order, Position, get_owned, owned
 from rpc import UserError
 from vault import mask
-from workers.exchange import Credentials, check_exchange
+from workers.exchange import SUPPORTED_EXCHANGES, Credentials, check_exchange
 
 ADDKEY_USAGE = "/addkey <exchange> <api_key> <secret> [passphrase] [testnet]"
 
@@ -15,6 +15,8 @@ def parse_addkey(args: list[str]) -> tuple[str, Credentials]:
     words = args[:-1] if testnet else list(args)
     if len(words) not in (3, 4):
         raise UserError(f"Usage: {ADDKEY_USAGE}\nExample: /addkey binance AbCd...7LFx sEcReT...")
+    if words[0].lower() not in SUPPORTED_EXCHANGES:  # never echo it: it may be a pasted key
+        raise UserError(f"The first word is the exchange ({', '.join(SUPPORTED_EXCHANGES)}). Usage: {ADDKEY_USAGE}")
     exchange = check_exchange(words[0])
     api_key, secret = words[1], words[2]
     if len(api_key) < 8 or len(secret) < 8:
@@ -51,10 +53,20 @@ def list_keys(user) -> list[dict]:
 
 
 def delete_key(user, key_id) -> dict:
+    """Remove a key no bot still needs: not while a bot on it runs, holds a position (a stopped
+    bot still exits) or has an order in flight."""
     key = get_owned(ApiKey, user, key_id)
-    running = owned(Bot, user).where((Bot.api_key == key) & (Bot.status == "running")).count()
+    bots = owned(Bot, user).where(Bot.api_key == key)
+    running = bots.where(Bot.status == "running").count()
     if running:
         raise UserError(f"Key {key.id} is used by {running} running bot(s). Stop them first with /stopbot <id>.")
+    holding = bots.where(
+        Bot.id.in_(Position.select(Position.bot).where(Position.status == "open"))
+        | Bot.id.in_(Order.select(Order.bot).where(Order.status == "pending"))
+    ).count()
+    if holding:
+        raise UserError(f"Key {key.id} still has {holding} bot(s) with an open position or an order in flight: "
+                        "their exits need it. Wait for them to close, or delete those bots first.")
     view = key_view(key)
     key.delete_instance()
     return view

@@ -59,8 +59,8 @@ def profit(user, redis_client, bot_id=None) -> dict:
                                       "wins": 0, "losses": 0, "open": 0, "unpriced": 0})
         for position in owned(Position, user).where(Position.bot == bot):
             t["fees"] += position.fees
+            t["realized"] += position.realized_profit  # includes partial exits of open positions
             if position.status == "closed":
-                t["realized"] += position.realized_profit
                 t["wins" if position.realized_profit > 0 else "losses"] += 1
                 continue
             t["open"] += 1

@@ -14,7 +14,7 @@ from collections import defaultdict
 
 from telegram import Bot
 from telegram.constants import ParseMode
-from telegram.error import Forbidden, TelegramError
+from telegram.error import BadRequest, Forbidden, TelegramError
 
 from models import Outbox, User, utcnow
 from telegram_bot import formatting
@@ -24,14 +24,17 @@ log = logging.getLogger(__name__)
 BATCH_ROWS = 1000
 IDLE_SLEEP_SECONDS = 0.2
 MAX_BACKOFF_SECONDS = 60
+MAX_ATTEMPTS = 12  # with doubling backoff, about ten minutes of trying
 
 
-def pending_rows() -> list[Outbox]:
-    """Unsent rows of reachable users, oldest first."""
+def pending_rows(waiting_chats: list[int]) -> list[Outbox]:
+    """Unsent rows of reachable users, oldest first, leaving out chats that wait to retry
+    (so one chat's backlog never starves the others)."""
     reachable = User.select(User.id).where(User.reachable == True)  # noqa: E712 (peewee expression)
-    return list(
-        Outbox.select().where(Outbox.sent_at.is_null() & Outbox.user.in_(reachable)).order_by(Outbox.id).limit(BATCH_ROWS)
-    )
+    query = Outbox.select().where(Outbox.sent_at.is_null() & Outbox.failed_at.is_null() & Outbox.user.in_(reachable))
+    if waiting_chats:
+        query = query.where(Outbox.chat_id.not_in(waiting_chats))
+    return list(query.order_by(Outbox.id).limit(BATCH_ROWS))
 
 
 def mark_sent(row_ids: list[int]) -> None:
@@ -39,35 +42,41 @@ def mark_sent(row_ids: list[int]) -> None:
 
 
 def mark_failed_attempt(row_ids: list[int]) -> None:
+    """Count a failed attempt; rows that failed MAX_ATTEMPTS times are given up."""
     Outbox.update(attempts=Outbox.attempts + 1).where(Outbox.id.in_(row_ids)).execute()
+    Outbox.update(failed_at=utcnow()).where(Outbox.id.in_(row_ids) & (Outbox.attempts >= MAX_ATTEMPTS)).execute()
+
+
+def mark_given_up(row_ids: list[int]) -> None:
+    Outbox.update(failed_at=utcnow()).where(Outbox.id.in_(row_ids)).execute()
 
 
 def mark_unreachable(user_id: int) -> None:
     User.update(reachable=False).where(User.id == user_id).execute()
 
 
-def pieces_for_chat(rows: list[Outbox]) -> list[tuple[str, list[int]]]:
-    """(text, row ids it carries) pieces, each under Telegram's limit, rows never reordered."""
-    pieces: list[tuple[str, list[int]]] = []
+def pieces_for_chat(rows: list[Outbox]) -> list[tuple[str, list[int], bool]]:
+    """(text, ids of the rows it carries, whether it completes them) pieces, each under
+    Telegram's limit, rows never reordered. A long row goes alone, in several parts."""
+    pieces: list[tuple[str, list[int], bool]] = []
     text, ids = "", []
     for row in rows:
         row_text = formatting.outbox_text(row.kind, row.payload)
-        if len(row_text) > formatting.SAFE_LIMIT:  # a long report goes alone, split in parts
+        if len(row_text) > formatting.SAFE_LIMIT:
             if ids:
-                pieces.append((text, ids))
+                pieces.append((text, ids, True))
                 text, ids = "", []
             parts = formatting.sendable(row_text)
-            pieces.extend((part, []) for part in parts[:-1])
-            pieces.append((parts[-1], [row.id]))
+            pieces.extend((part, [row.id], number == len(parts)) for number, part in enumerate(parts, start=1))
             continue
         joined = f"{text}\n\n{row_text}" if text else row_text
         if len(joined) > formatting.SAFE_LIMIT:
-            pieces.append((text, ids))
+            pieces.append((text, ids, True))
             joined, ids = row_text, []
         text = joined
         ids.append(row.id)
     if ids:
-        pieces.append((text, ids))
+        pieces.append((text, ids, True))
     return pieces
 
 
@@ -78,31 +87,40 @@ class Notifier:
 
     async def deliver_chat(self, chat_id: int, user_id: int, rows: list[Outbox]) -> None:
         loop = asyncio.get_running_loop()
-        for text, row_ids in pieces_for_chat(rows):
+        given_up: set[int] = set()
+        for text, row_ids, completes in pieces_for_chat(rows):
+            if given_up.issuperset(row_ids):
+                continue
             try:
                 await self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
             except Forbidden:
                 log.info("chat %s blocked the bot; keeping its messages", chat_id)
                 await asyncio.to_thread(mark_unreachable, user_id)
                 return
+            except BadRequest as error:
+                # Telegram will refuse this the same way every time (chat gone, bad text).
+                log.warning("chat %s refused a message for good (%s); giving it up", chat_id, error.message)
+                await asyncio.to_thread(mark_given_up, row_ids)
+                given_up.update(row_ids)
+                continue
             except TelegramError as error:
                 delay = min(MAX_BACKOFF_SECONDS, self.backoff.get(chat_id, (0, 0.5))[1] * 2)
                 self.backoff[chat_id] = (loop.time() + delay, delay)
                 log.warning("delivery to chat %s failed (%s); retrying in %.1fs", chat_id, type(error).__name__, delay)
                 await asyncio.to_thread(mark_failed_attempt, [r.id for r in rows])
                 return
-            if row_ids:
+            if completes:
                 await asyncio.to_thread(mark_sent, row_ids)
         self.backoff.pop(chat_id, None)
 
     async def deliver_once(self) -> int:
         """Send what is pending now; returns how many rows were looked at."""
-        rows = await asyncio.to_thread(pending_rows)
         now = asyncio.get_running_loop().time()
+        waiting = [chat for chat, (retry_at, _) in self.backoff.items() if retry_at > now]
+        rows = await asyncio.to_thread(pending_rows, waiting)
         by_chat: dict[int, list[Outbox]] = defaultdict(list)
         for row in rows:
-            if self.backoff.get(row.chat_id, (0, 0))[0] <= now:
-                by_chat[row.chat_id].append(row)
+            by_chat[row.chat_id].append(row)
         await asyncio.gather(*(self.deliver_chat(chat, chat_rows[0].user_id, chat_rows) for chat, chat_rows in by_chat.items()))
         return len(rows)
 
@@ -115,5 +133,5 @@ class Notifier:
             except Exception:
                 log.exception("outbox delivery round failed")
                 seen = 0
-            if seen < BATCH_ROWS:
+            if seen < BATCH_ROWS:  # a full batch means more is waiting: go on at once
                 await asyncio.sleep(IDLE_SLEEP_SECONDS)

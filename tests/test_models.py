@@ -37,7 +37,7 @@ def test_money_field_keeps_null(database):
     user = User.create(chat_id=1)
     position = models.Position.create(user=user, bot=make_bot(user), symbol="BTC/USDT", amount=D("1"),
                                       entry_price=D("2"), entry_cost=D("2"), peak_price=D("2"))
-    assert models.Position.get_by_id(position.id).realized_profit is None
+    assert models.Position.get_by_id(position.id).exit_price is None
 
 
 def test_json_text_field_round_trips(database):

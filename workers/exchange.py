@@ -125,7 +125,9 @@ def translate_errors(function):
             raise OrderRefused("The exchange refused the order as invalid (size, price or market limits).") from None
         except (ccxt.NetworkError, ccxt.ExchangeNotAvailable):
             raise Retryable("The exchange is unreachable or rate limiting; will retry.") from None
-        except ccxt.ExchangeError:
+        except ccxt.BaseError:
+            # ExchangeError, and OperationFailed beside it (Binance -1000/-1001/-1006, "execution
+            # status unknown"): the outcome is unknown, so look up, never resend blindly.
             raise Retryable("The exchange returned an error; will retry.") from None
 
     wrapper.__name__ = function.__name__

@@ -36,13 +36,22 @@ def market_busy_key(exchange: str, symbol: str, timeframe: str) -> str:
     return f"botfleet:busy:market:{exchange}:{symbol}:{timeframe}"
 
 
-def bots_to_evaluate(exchange: str, symbol: str, timeframe: str) -> list[Bot]:
-    """Running bots, and stopped bots that still hold a position (exits only)."""
+def needs_a_look():
+    """Running bots; stopped bots still holding a position (exits only); and any bot with an
+    order in flight, whatever its status, so that order is always resolved."""
     holding = Position.select(Position.bot).where(Position.status == "open")
+    in_flight = Order.select(Order.bot).where(Order.status == "pending")
+    return (
+        (Bot.status == "running")
+        | ((Bot.status == "stopped") & Bot.id.in_(holding))
+        | Bot.id.in_(in_flight)
+    )
+
+
+def bots_to_evaluate(exchange: str, symbol: str, timeframe: str) -> list[Bot]:
     return list(
         Bot.select().where(
-            (Bot.exchange == exchange) & (Bot.symbol == symbol) & (Bot.timeframe == timeframe)
-            & ((Bot.status == "running") | ((Bot.status == "stopped") & Bot.id.in_(holding)))
+            (Bot.exchange == exchange) & (Bot.symbol == symbol) & (Bot.timeframe == timeframe) & needs_a_look()
         )
     )
 
@@ -64,9 +73,10 @@ def evaluate_market(exchange: str, symbol: str, timeframe: str, tick: int, sched
         if not bots:
             return {"bots": 0, "acting": 0}
         ids = [bot.id for bot in bots]
+        # Busy flags first: a trade that finishes after this read is seen in the rows below.
+        busy = dict(zip(ids, ctx.redis.mget([bot_busy_key(i) for i in ids])))
         positions = {p.bot_id: p for p in Position.select().where(Position.bot.in_(ids) & (Position.status == "open"))}
         pending = {o.bot_id for o in Order.select(Order.bot).where(Order.bot.in_(ids) & (Order.status == "pending"))}
-        busy = dict(zip(ids, ctx.redis.mget([bot_busy_key(i) for i in ids])))
         parsed = {}
         for bot in bots:
             try:
@@ -123,8 +133,8 @@ def decide_for(bot: Bot, params: dict, closes, price, position, has_pending: boo
     if has_pending:
         return "resolve", None
     holding = holding_of(position)
-    if holding is None and bot.status != "running":
-        return None, None  # stopped: no new entries
+    if bot.status == "paused" or (holding is None and bot.status != "running"):
+        return None, None  # paused: only its order in flight is resolved; stopped: no new entries
     decision = strategies.get(bot.strategy).decide(closes, price, holding, params, bot.capital)
     if decision.peak_price is not None and position is not None:
         Position.update(peak_price=decision.peak_price).where(Position.id == position.id).execute()

@@ -18,9 +18,9 @@ from rq import Queue
 
 import settings as settings_module
 from logconfig import configure_logging
-from models import Bot, Position
+from models import Bot
 from workers.context import MARKET_QUEUE, context
-from workers.jobs import evaluate_market, market_busy_key
+from workers.jobs import evaluate_market, market_busy_key, needs_a_look
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +28,8 @@ LEADER_KEY = "botfleet:scheduler:leader"
 
 
 def markets_in_use() -> list[tuple[str, str, str]]:
-    """(exchange, symbol, timeframe) of every running bot and of stopped bots still holding."""
-    holding = Position.select(Position.bot).where(Position.status == "open")
-    query = (
-        Bot.select(Bot.exchange, Bot.symbol, Bot.timeframe)
-        .where((Bot.status == "running") | ((Bot.status == "stopped") & Bot.id.in_(holding)))
-        .distinct()
-    )
+    """(exchange, symbol, timeframe) of every bot that needs a look this tick."""
+    query = Bot.select(Bot.exchange, Bot.symbol, Bot.timeframe).where(needs_a_look()).distinct()
     return [(bot.exchange, bot.symbol, bot.timeframe) for bot in query]
 
 

@@ -120,7 +120,12 @@ def test_addkey_without_enough_words_shows_usage_and_still_deletes_the_message(u
 
 
 def test_addkey_for_an_unknown_exchange_names_the_supported_ones(user):
-    assert "Supported: binance" in user.say("/addkey krakenx aaaaaaaaaa bbbbbbbbbb", "Unknown exchange")
+    assert "exchange (binance)" in user.say("/addkey krakenx aaaaaaaaaa bbbbbbbbbb", "⚠️")
+
+
+def test_addkey_without_the_exchange_never_echoes_the_pasted_key(user):
+    reply = user.say("/addkey AKEYaaaaaaaaaaaa SECRETbbbbbbbbbb PASScccccccc", "⚠️")
+    assert "AKEY" not in reply and "SECRET" not in reply and "PASS" not in reply
 
 
 def test_a_testnet_key_makes_testnet_bots(user):

@@ -39,7 +39,8 @@ def deliver(fake_telegram, rounds: int = 1) -> None:
 
 
 def unsent() -> int:
-    return Outbox.select().where(Outbox.sent_at.is_null()).count()
+    """Rows still waiting for delivery (neither sent nor given up)."""
+    return Outbox.select().where(Outbox.sent_at.is_null() & Outbox.failed_at.is_null()).count()
 
 
 def test_a_chats_fills_of_one_round_go_out_as_one_message_to_that_chat_only(database, fake_telegram):
@@ -105,3 +106,35 @@ def test_a_429_is_waited_out_by_the_rate_limiter_and_delivered_once(database, fa
     deliver(fake_telegram)
 
     assert unsent() == 0 and len(fake_telegram.bot_messages(506)) == 1
+
+
+def test_a_message_telegram_refuses_for_good_is_given_up_and_others_still_go(database, fake_telegram):
+    gone = User.create(chat_id=507, name="never wrote to the bot")  # Telegram: "chat not found"
+    alice = user_with_open_chat(fake_telegram, 508)
+    fill(gone, 1)
+    fill(alice, 2)
+
+    deliver(fake_telegram)
+
+    assert unsent() == 0
+    assert Outbox.get(Outbox.user == gone).failed_at is not None
+    assert len(fake_telegram.bot_messages(508)) == 1
+
+
+def test_a_chat_waiting_to_retry_does_not_hold_up_other_chats(database, fake_telegram):
+    stuck, alice = user_with_open_chat(fake_telegram, 509), user_with_open_chat(fake_telegram, 510)
+    fill(stuck, 1)
+    fake_telegram.inject_fault("sendMessage", 502)
+
+    async def two_rounds():
+        bot = ExtBot(TELEGRAM_TOKEN, base_url=f"{fake_telegram.base_url}/bot")
+        async with bot:
+            notifier = Notifier(bot)
+            await notifier.deliver_once()  # 509 fails and now waits
+            fill(alice, 2)
+            await notifier.deliver_once()
+
+    asyncio.run(two_rounds())
+
+    assert len(fake_telegram.bot_messages(510)) == 1
+    assert Outbox.get(Outbox.user == stuck).sent_at is None

@@ -43,10 +43,53 @@ def test_a_sell_closes_the_position_with_realized_profit_net_of_fees(ctx, fake_b
     sell = execution.execute(ctx, Bot.get_by_id(bot.id), "sell")
 
     position = Position.get(Position.bot == bot)
+    held = buy.amount - buy.fee  # Binance takes the buy's fee in BTC
     assert position.status == "closed"
-    assert sell.realized_profit == sell.cost - sell.fee - buy.cost
+    assert sell.amount == Decimal("0.00166")  # what the 0.00001 step lets us sell of 0.00166833
+    assert sell.realized_profit == sell.cost - sell.fee - buy.cost * sell.amount / held
     assert sell.realized_profit > 0
     assert Bot.get_by_id(bot.id).cycle == 1
+
+
+def test_dust_left_by_an_exit_joins_the_next_position(ctx, fake_binance):
+    user = make_user()
+    key, _, _ = make_key(ctx, fake_binance, user)
+    bot = make_bot(user, key)
+    see_price(ctx, fake_binance, "BTC/USDT", "59500")
+    execution.execute(ctx, bot, "buy")
+    see_price(ctx, fake_binance, "BTC/USDT", "61000", tick=2)
+    execution.execute(ctx, Bot.get_by_id(bot.id), "sell")
+    dust = Bot.get_by_id(bot.id).dust_amount
+    assert dust == Decimal("0.00000833")
+
+    see_price(ctx, fake_binance, "BTC/USDT", "59500", tick=3)
+    second = execution.execute(ctx, Bot.get_by_id(bot.id), "buy")
+
+    position = Position.get((Position.bot == bot) & (Position.status == "open"))
+    assert position.amount == second.amount - second.fee + dust
+    assert Bot.get_by_id(bot.id).dust_amount == 0
+
+
+def test_a_repeated_buy_job_does_not_buy_twice(ctx, fake_binance):
+    user = make_user()
+    key, api_key, _ = make_key(ctx, fake_binance, user)
+    bot = make_bot(user, key)
+    see_price(ctx, fake_binance, "BTC/USDT", "59500")
+
+    trade(bot.id, "buy")
+    assert trade(bot.id, "buy") == "nothing to do"
+
+    assert len(fake_binance.orders(api_key)) == 1
+
+
+def test_a_buy_decided_before_stopbot_is_not_placed(ctx, fake_binance):
+    user = make_user()
+    key, api_key, _ = make_key(ctx, fake_binance, user)
+    bot = make_bot(user, key, status="stopped")
+    see_price(ctx, fake_binance, "BTC/USDT", "59500")
+
+    assert trade(bot.id, "buy") == "nothing to do"
+    assert fake_binance.orders(api_key) == []
 
 
 def test_an_order_that_timed_out_is_looked_up_and_never_sent_twice(ctx, fake_binance):
@@ -66,6 +109,22 @@ def test_an_order_that_timed_out_is_looked_up_and_never_sent_twice(ctx, fake_bin
     assert len(fake_binance.orders(api_key)) == 1
     assert fill.order.client_order_id == fake_binance.orders(api_key)[0]["clientOrderId"]
     assert fill.fee > 0  # fees recovered from the order's trades
+
+
+def test_an_order_not_yet_visible_after_a_timeout_is_not_sent_again(ctx, fake_binance):
+    user = make_user()
+    key, api_key, _ = make_key(ctx, fake_binance, user)
+    bot = make_bot(user, key)
+    see_price(ctx, fake_binance, "BTC/USDT", "59500")
+    fake_binance.inject_fault("/api/v3/order", 0, delay=1.5)
+    with pytest.raises(Retryable):
+        execution.execute(ctx, bot, "buy")
+
+    with pytest.raises(Retryable, match="not shown this order yet"):
+        execution.execute(ctx, bot, "buy")  # an immediate retry: the first request is still in flight
+
+    time.sleep(1.0)
+    assert len(fake_binance.orders(api_key)) == 1
 
 
 def test_a_recorded_order_the_exchange_never_saw_is_sent_once_with_its_recorded_id(ctx, fake_binance):
