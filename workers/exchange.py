@@ -18,7 +18,6 @@ import ccxt
 # Exchanges whose order and lookup-by-clientOrderId paths the test suite exercises.
 SUPPORTED_EXCHANGES = ("binance",)
 MARKETS_TTL_SECONDS = 3600
-TIMEFRAMES = ("1m", "3m", "5m", "15m", "30m", "1h", "4h", "1d")
 
 
 class GatewayError(Exception):

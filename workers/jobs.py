@@ -61,7 +61,7 @@ def holding_of(position: Position | None) -> strategies.Holding | None:
         return None
     return strategies.Holding(
         amount=position.amount, entry_price=position.entry_price, entry_cost=position.entry_cost,
-        peak_price=position.peak_price, buys=1,
+        peak_price=position.peak_price,
     )
 
 

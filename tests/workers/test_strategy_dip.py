@@ -21,7 +21,7 @@ def params(**overrides) -> dict:
 
 def holding(entry="100", peak=None) -> Holding:
     entry = D(entry)
-    return Holding(amount=D("1"), entry_price=entry, entry_cost=entry, peak_price=D(peak) if peak else entry, buys=1)
+    return Holding(amount=D("1"), entry_price=entry, entry_cost=entry, peak_price=D(peak) if peak else entry)
 
 
 # --- entries ---------------------------------------------------------------

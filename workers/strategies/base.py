@@ -49,7 +49,6 @@ class Holding:
     entry_price: Decimal
     entry_cost: Decimal
     peak_price: Decimal
-    buys: int  # entries so far in this position (base order + safety orders)
 
 
 @dataclass(frozen=True)
