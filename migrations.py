@@ -6,10 +6,11 @@ end with playhouse.migrate operations; never edit one that has shipped.
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 import sys
 
 from peewee import CharField, DateTimeField, IntegerField, Model, PostgresqlDatabase
-from playhouse.migrate import PostgresqlMigrator, SqliteMigrator
+from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, migrate
 
 import models
 import settings as settings_module
@@ -31,8 +32,49 @@ def _create_initial_tables(database, migrator):
     database.create_tables(models.ALL_MODELS, safe=True)
 
 
+def _add_missing_columns(database, migrator, model, names):
+    """Add the model's fields that the table lacks (a database made by migration 1 from newer
+    models already has them)."""
+    present = {column.name for column in database.get_columns(model._meta.table_name)}
+    fields = [model._meta.fields[name] for name in names]
+    operations = [
+        migrator.add_column(model._meta.table_name, field.column_name, field)
+        for field in fields if field.column_name not in present
+    ]
+    if operations:
+        migrate(*operations)
+
+
+def _add_missing_index(database, migrator, model, columns, unique):
+    name = "_".join([model._meta.table_name, *columns])
+    if name not in {index.name for index in database.get_indexes(model._meta.table_name)}:
+        migrate(migrator.add_index(model._meta.table_name, columns, unique))
+
+
+def _order_lifecycle(database, migrator):
+    """Orders get a real lifecycle, fills a unique key, bots a fence, paper an exchange of its own."""
+    _add_missing_columns(database, migrator, models.Bot, ["fence", "version"])
+    _add_missing_columns(database, migrator, models.Order, [
+        "type", "price", "tick", "filled", "cost", "fees", "next_check_at", "checks", "notified",
+    ])
+    _add_missing_columns(database, migrator, models.Fill, ["fees", "fill_key"])
+    _add_missing_columns(database, migrator, models.PaperBalance, ["locked"])
+    database.create_tables([models.PaperOrder], safe=True)
+    _add_missing_index(database, migrator, models.Order, ["bot_id", "status"], False)
+    _add_missing_index(database, migrator, models.Order, ["status"], False)
+    _add_missing_index(database, migrator, models.Fill, ["order_id", "fill_key"], True)
+    # "pending" meant "may have been sent": from now on that is "sent", looked up before anything else.
+    models.Order.update(status="sent").where(models.Order.status == "pending").execute()
+    filled = models.Order.select().where(models.Order.status == "filled")
+    for order in filled:
+        amount = sum((f.amount for f in order.fills), Decimal(0))
+        cost = sum((f.cost for f in order.fills), Decimal(0))
+        models.Order.update(filled=amount, cost=cost).where(models.Order.id == order.id).execute()
+
+
 MIGRATIONS = [
     (1, "initial tables", _create_initial_tables),
+    (2, "order lifecycle, fill keys, fences, paper exchange", _order_lifecycle),
 ]
 
 

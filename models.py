@@ -109,6 +109,12 @@ class Bot(BaseModel):
     status_reason = TextField(default="")
     cycle = IntegerField(default=0)  # completed entry/exit cycles; part of clientOrderId
     failures = IntegerField(default=0)  # consecutive failed ticks
+    # The newest claim token that wrote for this bot (workers/claims.py): a writer holding an
+    # older token lost its claim and is refused, so a paused or slow worker changes nothing.
+    fence = BigIntegerField(default=0)
+    # Bumped by every order recorded and every fill booked: a decision made on an older
+    # version acts on a state that has moved on, and is dropped.
+    version = IntegerField(default=0)
     # What an exit left below the market's amount step, carried into the next position.
     dust_amount = MoneyField(default=Decimal(0))
     dust_cost = MoneyField(default=Decimal(0))
@@ -135,19 +141,41 @@ class Position(BaseModel):
     closed_at = DateTimeField(null=True)
 
 
+ORDER_IN_FLIGHT = ("recorded", "sent", "open")
+ORDER_FINAL = ("filled", "canceled", "rejected", "expired")
+
+
 class Order(BaseModel):
+    """One order's life: recorded -> sent -> open -> filled | canceled | rejected | expired.
+
+    `filled`, `cost` and `fees` are what has been booked so far (cumulative, as the exchange
+    reports them); booking a new fill is a conditional update on `filled`, so it happens once.
+    """
+
     user = ForeignKeyField(User, on_delete="CASCADE")
     bot = ForeignKeyField(Bot, backref="orders", on_delete="CASCADE")
     client_order_id = CharField(unique=True)
     exchange_order_id = CharField(null=True)
     symbol = CharField()
     side = CharField()  # buy | sell
+    type = CharField(default="market")  # market | limit
+    price = MoneyField(null=True)  # limit price
     amount = MoneyField()  # requested, in base currency
-    status = CharField(default="pending")  # pending | filled | rejected
+    status = CharField(default="recorded", index=True)
+    tick = BigIntegerField(default=0)  # the tick whose decision this order carries out
+    filled = MoneyField(default=Decimal(0))
+    cost = MoneyField(default=Decimal(0))
+    fees = JSONTextField(default=dict)  # currency -> amount (decimal text), booked so far
     error = TextField(default="")
-    sent_at = DateTimeField(null=True)  # first time it may have reached the exchange
+    sent_at = DateTimeField(null=True)  # database clock: when it may first have reached the exchange
+    next_check_at = DateTimeField(null=True)  # database clock: when to look it up again
+    checks = IntegerField(default=0)  # lookups that did not settle it
+    notified = CharField(default="")  # the last trouble its owner was told about, told once
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("bot", "status"), False),)
 
 
 class Fill(BaseModel):
@@ -159,11 +187,18 @@ class Fill(BaseModel):
     amount = MoneyField()
     price = MoneyField()
     cost = MoneyField()  # quote value of amount at price
-    fee = MoneyField()
+    fee = MoneyField()  # the main fee (see fees for every currency)
     fee_currency = CharField()
-    fee_quote = MoneyField()  # the fee valued in quote currency
+    fees = JSONTextField(default=dict)  # currency -> amount (decimal text)
+    fee_quote = MoneyField()  # every fee valued in quote currency at the fill
     realized_profit = MoneyField(null=True)  # exits only
+    # The order's cumulative filled amount after this fill: with `order` it makes a fill
+    # unique, so the same exchange fill can never be booked twice.
+    fill_key = CharField(null=True)
     created_at = DateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        indexes = ((("order", "fill_key"), True),)
 
 
 class Outbox(BaseModel):
@@ -178,13 +213,39 @@ class Outbox(BaseModel):
 
 
 class PaperBalance(BaseModel):
+    """The simulated exchange's wallet: `amount` is the total, `locked` is held by resting orders."""
+
     user = ForeignKeyField(User, on_delete="CASCADE")
     exchange = CharField()
     asset = CharField()
     amount = MoneyField()
+    locked = MoneyField(default=Decimal(0))
 
     class Meta:
         indexes = ((("user", "exchange", "asset"), True),)
+
+
+class PaperOrder(BaseModel):
+    """An order as the simulated exchange keeps it (exchanges/paper.py): its own book of record,
+    looked up by client order id exactly like a real exchange's."""
+
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    exchange = CharField()
+    symbol = CharField()
+    client_order_id = CharField()
+    side = CharField()
+    type = CharField()
+    price = MoneyField(null=True)
+    amount = MoneyField()
+    status = CharField(default="open")  # open | filled | canceled | rejected
+    filled = MoneyField(default=Decimal(0))
+    cost = MoneyField(default=Decimal(0))
+    fee = MoneyField(default=Decimal(0))
+    fee_currency = CharField(default="")
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("user", "exchange", "client_order_id"), True), (("exchange", "symbol", "status"), False))
 
 
 class Invite(BaseModel):
@@ -194,7 +255,7 @@ class Invite(BaseModel):
     created_at = DateTimeField(default=utcnow)
 
 
-ALL_MODELS = (User, ApiKey, Bot, Position, Order, Fill, Outbox, PaperBalance, Invite)
+ALL_MODELS = (User, ApiKey, Bot, Position, Order, Fill, Outbox, PaperBalance, PaperOrder, Invite)
 
 
 def connect(database_url: str):
@@ -222,6 +283,14 @@ def write_transaction():
     if isinstance(db.obj, SqliteDatabase):
         return db.atomic(lock_type="IMMEDIATE")
     return db.atomic()
+
+
+def database_now() -> dt.datetime:
+    """The database's clock (naive UTC): the one clock every worker compares times with."""
+    if isinstance(db.obj, SqliteDatabase):
+        text = db.execute_sql("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')").fetchone()[0]
+        return dt.datetime.strptime(text, "%Y-%m-%d %H:%M:%S.%f")
+    return db.execute_sql("SELECT (now() AT TIME ZONE 'utc')").fetchone()[0]
 
 
 def owned(model, user: User):

@@ -74,7 +74,7 @@ def seed_bots(bot_count: int, symbols: list[str]) -> None:
 
 def wait_until_evaluated(ctx, symbols: list[str], timeout: float) -> float:
     """Seconds until no market is still busy (every evaluation job of the tick has finished)."""
-    from workers.jobs import market_busy_key
+    from workers.evaluation import market_busy_key
 
     keys = [market_busy_key("binance", s, "1m") for s in symbols]
     deadline = time.time() + timeout

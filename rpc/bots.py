@@ -4,11 +4,11 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal, InvalidOperation
 
-from models import ApiKey, Bot, Fill, Order, Position, get_owned, owned, utcnow, write_transaction
+from models import ORDER_IN_FLIGHT, ApiKey, Bot, Fill, Order, Position, get_owned, owned, utcnow, write_transaction
 from rpc import UserError
 from workers import strategies
-from workers.exchange import check_exchange
-from workers.execution import BUY_BUDGET_MARGIN
+from exchanges import check_exchange
+from workers.sizing import BUY_BUDGET_MARGIN, smallest_capital
 
 NEWBOT_USAGE = "/newbot <key_id or paper:<exchange>> <symbol> <capital> [strategy] [name=value ...]"
 NEWBOT_EXAMPLE = "/newbot 1 BTC/USDT 100 dip dip=0.6 tp=1.5 sl=3"
@@ -67,10 +67,10 @@ def create_bot(user, gateway, key_ref: str, symbol: str, capital: Decimal, strat
     """A new bot, stopped, after checking the market, its minimums and the strategy settings."""
     key, exchange, mode = _resolve_key(user, key_ref)
     full_params = strategies.validate(strategy, params)
-    rules = gateway.market_rules(exchange, symbol)
+    rules = gateway.market_rules(exchange, symbol, mode == "testnet")
     spendable = capital / (1 + rules.taker_fee + BUY_BUDGET_MARGIN)
     if spendable < rules.min_cost:
-        smallest = (rules.min_cost * (1 + rules.taker_fee + BUY_BUDGET_MARGIN)).quantize(Decimal("0.01"))
+        smallest = smallest_capital(rules)
         raise UserError(
             f"Capital {capital} {rules.quote} is below the minimum order on {exchange} {rules.symbol} "
             f"once fees are set aside: use at least {smallest} {rules.quote}."
@@ -121,7 +121,7 @@ def delete_bot(user, bot_id) -> dict:
     with write_transaction():
         bot = get_owned(Bot, user, bot_id)
         recent = utcnow() - dt.timedelta(seconds=IN_FLIGHT_GRACE_SECONDS)
-        if bot.orders.where((Order.status == "pending") & (Order.created_at > recent)).exists():
+        if bot.orders.where(Order.status.in_(ORDER_IN_FLIGHT) & (Order.created_at > recent)).exists():
             raise UserError(f"Bot {bot.id} has an order in flight. Try again in a minute.")
         view = bot_view(bot)
         bot.delete_instance(recursive=True)

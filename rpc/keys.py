@@ -1,10 +1,10 @@
 """Exchange API keys: check, store encrypted, list masked, delete."""
 from __future__ import annotations
 
-from models import ApiKey, Bot, Order, Position, get_owned, owned
+from models import ORDER_IN_FLIGHT, ApiKey, Bot, Order, Position, get_owned, owned
 from rpc import UserError
 from vault import mask
-from workers.exchange import SUPPORTED_EXCHANGES, Credentials, check_exchange
+from exchanges import SUPPORTED_EXCHANGES, Credentials, check_exchange
 
 ADDKEY_USAGE = "/addkey <exchange> <api_key> <secret> [passphrase] [testnet]"
 
@@ -62,7 +62,7 @@ def delete_key(user, key_id) -> dict:
         raise UserError(f"Key {key.id} is used by {running} running bot(s). Stop them first with /stopbot <id>.")
     holding = bots.where(
         Bot.id.in_(Position.select(Position.bot).where(Position.status == "open"))
-        | Bot.id.in_(Order.select(Order.bot).where(Order.status == "pending"))
+        | Bot.id.in_(Order.select(Order.bot).where(Order.status.in_(ORDER_IN_FLIGHT)))
     ).count()
     if holding:
         raise UserError(f"Key {key.id} still has {holding} bot(s) with an open position or an order in flight: "

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from models import Bot, Fill, PaperBalance, Position, get_owned, owned
 from workers import market_data
-from workers.execution import PAPER_STARTING_BALANCE
+from exchanges.paper import STARTING_QUOTE
 
 MAX_TRADES = 50
 
@@ -29,7 +29,7 @@ def _bots(user, bot_id=None):
 
 def _unrealized(redis_client, bot: Bot, position: Position) -> tuple[Decimal | None, Decimal | None]:
     """(current price, unrealized profit net of the entry fee) or (None, None) without a recent price."""
-    seen = market_data.last_price(redis_client, bot.exchange, bot.symbol)
+    seen = market_data.last_price(redis_client, bot.exchange, bot.symbol, bot.mode == "testnet")
     if seen is None:
         return None, None
     price = seen[0]
@@ -69,6 +69,12 @@ def profit(user, redis_client, bot_id=None) -> dict:
                 t["unpriced"] += 1
             else:
                 t["unrealized"] += unrealized
+    for fill in owned(Fill, user).join(Bot).where(True if bot_id is None else (Fill.bot == int(bot_id))):
+        t = totals.get(fill.symbol.split("/")[-1])
+        if t is not None:
+            by_currency = t.setdefault("fees_by_currency", {})
+            for currency, amount in (fill.fees or {fill.fee_currency: str(fill.fee)}).items():
+                by_currency[currency] = by_currency.get(currency, Decimal(0)) + Decimal(amount)
     for t in totals.values():
         closed = t["wins"] + t["losses"]
         t["win_rate"] = None if closed == 0 else Decimal(t["wins"] * 100) / closed
@@ -81,5 +87,6 @@ def paper_balances(user) -> dict[str, dict[str, Decimal]]:
     for row in owned(PaperBalance, user).order_by(PaperBalance.exchange, PaperBalance.asset):
         result.setdefault(row.exchange, {})[row.asset] = row.amount
     for bot in owned(Bot, user).where(Bot.mode == "paper"):
-        result.setdefault(bot.exchange, dict(PAPER_STARTING_BALANCE))  # funded at its first trade
+        quote = bot.symbol.split("/")[-1]
+        result.setdefault(bot.exchange, {}).setdefault(quote, STARTING_QUOTE)  # funded at its first trade
     return result

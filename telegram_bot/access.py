@@ -19,7 +19,7 @@ from models import NotFound
 from rpc import UserError
 from rpc.users import find_user
 from telegram_bot import formatting
-from workers.exchange import GatewayError
+from exchanges import GatewayError
 from workers.strategies import ParamError
 
 log = logging.getLogger(__name__)

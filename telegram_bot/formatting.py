@@ -205,6 +205,10 @@ def profit_report(report: dict) -> str:
             f"{escape(quote)}: realized {signed(t['realized'])}, unrealized {signed(t['unrealized'])} "
             f"({t['open']} open), fees {num(t['fees'], 2)}, win rate {rate} ({t['wins']}W/{t['losses']}L)"
         )
+        paid = t.get("fees_by_currency") or {}
+        if any(currency != quote for currency, amount in paid.items() if amount):
+            lines.append("fees paid: " + ", ".join(
+                f"{num(amount)} {escape(currency)}" for currency, amount in sorted(paid.items()) if amount))
     return "\n".join(lines)
 
 
@@ -224,11 +228,18 @@ def fill_message(p: dict) -> str:
     text = (
         f"{head}{paper} · bot {p['bot_id']} {escape(p['bot_name'])} · {escape(p['symbol'])}\n"
         f"amount {num(p['amount'])} {escape(p['base'])} @ {price(p['price'])}\n"
-        f"cost {num(p['cost'], 2)} {escape(p['quote'])}, fee {num(p['fee'])} {escape(p['fee_currency'])}"
+        f"cost {num(p['cost'], 2)} {escape(p['quote'])}, fee {fees_text(p)}"
     )
     if p.get("realized_profit") is not None:
         text += f"\nrealized profit {signed(Decimal(p['realized_profit']))} {escape(p['quote'])}"
     return text
+
+
+def fees_text(p: dict) -> str:
+    """Every currency a fill's fee was paid in (Binance may charge BNB), e.g. "0.1 USDT + 0.0002 BNB"."""
+    fees = p.get("fees") or {p["fee_currency"]: p["fee"]}
+    parts = [f"{num(Decimal(amount))} {escape(currency)}" for currency, amount in sorted(fees.items()) if Decimal(amount)]
+    return " + ".join(parts) or f"0 {escape(p['fee_currency'])}"
 
 
 def bot_error_message(p: dict) -> str:

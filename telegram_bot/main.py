@@ -28,7 +28,7 @@ from telegram_bot.commands import admin, bots, keys, reports, start
 from telegram_bot.notifier import Notifier
 from vault import Vault
 from workers.context import REPORT_QUEUE, redis_from_url
-from workers.exchange import Gateway
+from exchanges import Gateway
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,11 @@ import redis
 import models
 import settings as settings_module
 from vault import Vault
-from workers.exchange import Gateway
+from exchanges import Gateway
+from workers.claims import ClaimKeeper, claim_ttl_ms
 
 MARKET_QUEUE = "market"  # one evaluation job per market and tick
-TRADE_QUEUE = "trades"  # one job per bot that must act
+TRADE_QUEUE = "trades"  # act jobs: a chunk of one market's bots that must act
 REPORT_QUEUE = "reports"  # on-demand work for chat commands (balances)
 # Order is priority. A market evaluation is one job per market and must never wait behind a
 # burst of trades (a dip that fires thousands of bots), or every bot on the other markets
@@ -30,6 +31,7 @@ class Context:
     redis: redis.Redis
     gateway: Gateway
     vault: Vault
+    claims: ClaimKeeper
 
 
 def redis_from_url(url: str) -> redis.Redis:
@@ -40,9 +42,11 @@ def redis_from_url(url: str) -> redis.Redis:
 def context() -> Context:
     config = settings_module.load()
     models.connect(config.database_url)
+    connection = redis_from_url(config.require_redis_url())
     return Context(
         settings=config,
-        redis=redis_from_url(config.require_redis_url()),
+        redis=connection,
         gateway=Gateway(config.exchange_overrides),
         vault=Vault(config.require_fernet_keys()),
+        claims=ClaimKeeper(connection, claim_ttl_ms(config.tick_seconds)),
     )

@@ -20,17 +20,19 @@ import settings as settings_module
 from logconfig import configure_logging
 from models import Bot
 from workers.context import MARKET_QUEUE, context
-from workers.jobs import evaluate_market, market_busy_key, needs_a_look
+from workers.evaluation import evaluate_market, market_busy_key, needs_a_look
+from workers.trading import CURRENT_TICK_KEY
 
 log = logging.getLogger(__name__)
 
 LEADER_KEY = "botfleet:scheduler:leader"
 
 
-def markets_in_use() -> list[tuple[str, str, str]]:
-    """(exchange, symbol, timeframe) of every bot that needs a look this tick."""
-    query = Bot.select(Bot.exchange, Bot.symbol, Bot.timeframe).where(needs_a_look()).distinct()
-    return [(bot.exchange, bot.symbol, bot.timeframe) for bot in query]
+def markets_in_use() -> list[tuple[str, bool, str, str]]:
+    """(exchange, testnet, symbol, timeframe) of every bot that needs a look this tick: a
+    testnet bot trades on its testnet's market, a paper bot on the live one."""
+    query = Bot.select(Bot.exchange, Bot.mode, Bot.symbol, Bot.timeframe).where(needs_a_look()).distinct().tuples()
+    return sorted({(exchange, mode == "testnet", symbol, timeframe) for exchange, mode, symbol, timeframe in query})
 
 
 def lead_tick(ctx, tick: int, scheduled_at: float) -> dict:
@@ -38,15 +40,16 @@ def lead_tick(ctx, tick: int, scheduled_at: float) -> dict:
     tick_seconds = ctx.settings.tick_seconds
     if not ctx.redis.set(f"botfleet:tick:{tick}", 1, nx=True, ex=int(max(60, tick_seconds * 10))):
         return {"tick": tick, "claimed": False}
+    ctx.redis.set(CURRENT_TICK_KEY, tick)  # decisions older than a few ticks place nothing
     queue = Queue(MARKET_QUEUE, connection=ctx.redis)
     enqueued, lagging = 0, 0
-    for exchange, symbol, timeframe in markets_in_use():
+    for exchange, testnet, symbol, timeframe in markets_in_use():
         busy_for = int(max(30, tick_seconds * 6))  # expires even if a worker dies mid-job
-        if not ctx.redis.set(market_busy_key(exchange, symbol, timeframe), tick, nx=True, ex=busy_for):
+        if not ctx.redis.set(market_busy_key(exchange, symbol, timeframe, testnet), tick, nx=True, ex=busy_for):
             lagging += 1
             continue
         queue.enqueue(
-            evaluate_market, exchange, symbol, timeframe, tick, scheduled_at,
+            evaluate_market, exchange, symbol, timeframe, tick, scheduled_at, testnet,
             job_timeout=busy_for, result_ttl=30, failure_ttl=86400,
         )
         enqueued += 1

@@ -58,6 +58,18 @@ def make_bot(user: User, key: ApiKey | None, symbol="BTC/USDT", capital="100", s
     )
 
 
+def act_for(bot: Bot, action: str = "settle", quote: str | None = None, tick: int = 1, version: int | None = None,
+            price: str | None = None) -> dict:
+    """Run the act job in this process for one bot, as a tick that decided `action` would."""
+    from workers.trading import act
+
+    fresh = Bot.get_by_id(bot.id)
+    item = [bot.id, action, quote, fresh.version if version is None else version]
+    if price is not None:
+        item.append(price)
+    return act(fresh.exchange, fresh.mode == "testnet", fresh.symbol, tick, [item])
+
+
 def see_price(ctx, fake_binance, symbol: str, price: str, history: str | None = None, tick: int = 1) -> None:
     """Set the fake's market and let the shared cache see it, as a tick would."""
     fake_binance.set_history(symbol, [history or price] * 40)

@@ -8,7 +8,8 @@ from rq import Queue
 from models import Bot
 from tests.workers.conftest import make_bot, make_user
 from workers.context import MARKET_QUEUE, TRADE_QUEUE
-from workers.jobs import bot_busy_key, evaluate_market
+from workers.claims import claim_key
+from workers.evaluation import evaluate_market
 from workers.scheduler import Scheduler, lead_tick, markets_in_use
 
 
@@ -43,15 +44,17 @@ def test_only_the_bots_whose_strategy_fires_get_a_trade_job(ctx, fake_binance):
     summary = evaluate_market("binance", "BTC/USDT", "1m", 1, time.time())
 
     assert summary["acting"] == 3
-    queued = Queue(TRADE_QUEUE, connection=ctx.redis).jobs
-    assert sorted(job.args[0] for job in queued) == sorted(bot.id for bot in eager)
-    assert all(job.args[1:] == ("buy", "100") for job in queued)  # ids and plain values only
+    [job] = Queue(TRADE_QUEUE, connection=ctx.redis).jobs  # one act job for the market's acting bots
+    exchange, testnet, symbol, tick, items = job.args
+    assert (exchange, testnet, symbol, tick) == ("binance", False, "BTC/USDT", 1)
+    assert sorted(item[0] for item in items) == sorted(bot.id for bot in eager)
+    assert all(item[1:3] == ["buy", "100"] for item in items)  # ids and plain values only
 
 
 def test_a_bot_still_acting_from_the_last_tick_is_skipped(ctx, fake_binance):
     bot = make_bot(make_user(), None)
     flat_market(fake_binance, "BTC/USDT", "60000", "59000")
-    ctx.redis.set(bot_busy_key(bot.id), 0)
+    ctx.redis.set(claim_key(bot.id), 1)
 
     summary = evaluate_market("binance", "BTC/USDT", "1m", 1, time.time())
 
@@ -67,7 +70,8 @@ def test_a_bot_with_broken_settings_is_counted_and_the_others_still_trade(ctx, f
     summary = evaluate_market("binance", "BTC/USDT", "1m", 1, time.time())
 
     assert summary["acting"] == 1
-    assert [job.args[0] for job in Queue(TRADE_QUEUE, connection=ctx.redis).jobs] == [healthy.id]
+    [job] = Queue(TRADE_QUEUE, connection=ctx.redis).jobs
+    assert [item[0] for item in job.args[4]] == [healthy.id]
     assert Bot.get_by_id(broken.id).failures == 1
 
 
@@ -75,7 +79,7 @@ def test_stopped_bots_without_a_position_are_not_evaluated(ctx):
     make_bot(make_user(), None, symbol="ETH/USDT", status="stopped")
     make_bot(make_user(), None, symbol="BTC/USDT")
 
-    assert markets_in_use() == [("binance", "BTC/USDT", "1m")]
+    assert markets_in_use() == [("binance", False, "BTC/USDT", "1m")]
 
 
 def test_a_tick_enqueues_one_job_per_market_once_even_if_led_twice(ctx):

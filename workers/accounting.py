@@ -1,0 +1,87 @@
+"""Booking a fill into a position: plain arithmetic over rows, no I/O.
+
+Fees stay in the currency they were paid in (Fill.fees), and are charged to the position in
+the quote currency: a fee in the base currency reduces what a buy received, a fee in the quote
+adds to a buy's cost or reduces a sell's proceeds, and a fee in a third asset (BNB) is valued
+in the quote at the fill and charged the same way.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from exchanges import MarketRules
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class FillFigures:
+    """One fill's share of an order (the difference between two cumulative exchange reports)."""
+
+    side: str
+    amount: Decimal  # base traded
+    cost: Decimal  # quote value
+    fees: dict  # currency -> amount
+    other_fees_quote: Decimal  # fees in third assets, valued in quote
+
+    def fee_in(self, currency: str) -> Decimal:
+        return self.fees.get(currency, ZERO)
+
+    @property
+    def price(self) -> Decimal:
+        return self.cost / self.amount if self.amount else ZERO
+
+    def fee_quote(self, rules: MarketRules) -> Decimal:
+        """Every fee of this fill valued in the quote currency."""
+        return self.fee_in(rules.quote) + self.fee_in(rules.base) * self.price + self.other_fees_quote
+
+
+def difference(side: str, before_filled: Decimal, before_cost: Decimal, before_fees: dict,
+               after_filled: Decimal, after_cost: Decimal, after_fees: dict) -> FillFigures:
+    """The fill between two cumulative reports of one order (fees per currency)."""
+    fees = {}
+    for currency, amount in after_fees.items():
+        change = Decimal(amount) - Decimal(before_fees.get(currency, "0"))
+        if change:
+            fees[currency] = change
+    return FillFigures(side, after_filled - before_filled, after_cost - before_cost, fees, ZERO)
+
+
+def book_buy(position, fill: FillFigures, rules: MarketRules) -> None:
+    """Add a buy to the position: amount received net of a base fee, cost with the other fees."""
+    position.amount += fill.amount - fill.fee_in(rules.base)
+    position.entry_cost += fill.cost + fill.fee_in(rules.quote) + fill.other_fees_quote
+    position.entry_price = position.entry_cost / position.amount if position.amount else fill.price
+    position.fees += fill.fee_quote(rules)
+
+
+def book_sell(position, fill: FillFigures, rules: MarketRules) -> Decimal:
+    """Take a sell out of the position; the realized profit of the share sold.
+
+    Only the sold share of the entry cost is charged, so a partial exit leaves the rest open
+    at its own cost."""
+    sold = min(fill.amount, position.amount)
+    cost_share = position.entry_cost * sold / position.amount if position.amount else ZERO
+    proceeds = fill.cost - fill.fee_in(rules.quote) - fill.fee_in(rules.base) * fill.price - fill.other_fees_quote
+    realized = proceeds - cost_share
+    position.amount -= sold
+    position.entry_cost -= cost_share
+    position.proceeds += proceeds
+    position.realized_profit += realized
+    position.fees += fill.fee_quote(rules)
+    position.exit_price = fill.price
+    return realized
+
+
+def is_dust(position, rules: MarketRules, price: Decimal) -> bool:
+    """What is left can no longer be sold on this market (below its step or minimums)."""
+    return not rules.tradable(rules.floor_amount(position.amount), price)
+
+
+def main_fee(fees: dict, rules: MarketRules) -> tuple[Decimal, str]:
+    """The fee to show in one figure: the quote's, else the base's, else the first other."""
+    for currency in (rules.quote, rules.base, *sorted(fees)):
+        if fees.get(currency):
+            return Decimal(fees[currency]), currency
+    return ZERO, rules.quote

@@ -1,0 +1,227 @@
+"""The order lifecycle in the database: record, send, look up, book; each step once.
+
+recorded -> sent -> open (resting, partly filled) -> filled | canceled | rejected | expired.
+
+- An order is recorded, with its deterministic client order id, before anything is sent, and
+  marked "sent" (its outcome unknown from then on) before the request leaves. Both writes are
+  fenced (workers/claims.py), so an actor that lost its claim records and sends nothing.
+- A recorded order that was never sent belongs to a decision that is gone: it is expired, never
+  sent later.
+- A sent order is never sent again. It is looked up by its client order id with growing pauses
+  until it is found, or until it is provably absent: not found, and not in the exchange's order
+  history, ABSENT_AFTER_SECONDS after it was sent (a request can execute that late). Only then
+  is it expired, and even then it is looked up for a while longer, so a fill that comes later
+  still is booked.
+- Booking is idempotent: the difference between the exchange's cumulative figures and what was
+  booked is written with a conditional update on the booked amount, under a unique fill key.
+All times come from the database's clock.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from decimal import Decimal
+
+from exchanges import MarketRules, OrderRequest, OrderState
+from models import ORDER_IN_FLIGHT, Bot, Fill, Order, Outbox, Position, canonical, write_transaction
+from workers import accounting, claims
+
+log = logging.getLogger(__name__)
+
+ABSENT_AFTER_SECONDS = 120
+WATCH_ABSENT_SECONDS = 3600
+FIRST_CHECK_SECONDS = 1
+MAX_CHECK_SECONDS = 300
+
+
+def _base36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    text = ""
+    while number:
+        number, rest = divmod(number, 36)
+        text = digits[rest] + text
+    return text or "0"
+
+
+def client_order_id(bot: Bot, version: int, side: str, index: int = 0) -> str:
+    """bf<bot>x<bot created, ms base36>v<state version base36><b|s><n>: one decision, one id.
+
+    The version makes every decision's id new (a Binance id is reusable once its order is
+    filled, so reusing ours could execute twice); the creation stamp keeps ids apart when a
+    database reuses a deleted bot's id. At most 36 characters, letters and digits only."""
+    stamp = _base36(int(bot.created_at.replace(tzinfo=dt.timezone.utc).timestamp() * 1000))
+    return f"bf{bot.id}x{stamp}v{_base36(version)}{side[0]}{index}"
+
+
+def request_of(order: Order) -> OrderRequest:
+    return OrderRequest(order.client_order_id, order.symbol, order.side, order.type, order.amount, order.price)
+
+
+def in_flight(bot_ids: list[int]) -> list[Order]:
+    """Orders not yet settled, and expired ones still watched for a late fill."""
+    return list(Order.select().where(
+        Order.bot.in_(bot_ids)
+        & (Order.status.in_(ORDER_IN_FLIGHT) | ((Order.status == "expired") & Order.next_check_at.is_null(False)))
+    ).order_by(Order.id))
+
+
+def record(token: int, intents: list[dict], tick: int) -> list[Order]:
+    """Record the orders of fresh decisions, in one transaction; a bot whose fence or state
+    version moved on since its decision records nothing.
+
+    intent: {"bot": Bot, "version": int, "side", "type", "amount", "price"}"""
+    if not intents:
+        return []
+    with write_transaction():
+        passed = claims.fence(token, [i["bot"].id for i in intents], {i["bot"].id: i["version"] for i in intents})
+        rows = [
+            {"user": i["bot"].user_id, "bot": i["bot"].id, "symbol": i["bot"].symbol, "side": i["side"],
+             "type": i["type"], "price": i["price"], "amount": i["amount"], "tick": tick, "status": "recorded",
+             "client_order_id": client_order_id(i["bot"], i["version"], i["side"])}
+            for i in intents if i["bot"].id in passed
+        ]
+        if rows:
+            Order.insert_many(rows).execute()
+    ids = [row["client_order_id"] for row in rows]
+    return list(Order.select().where(Order.client_order_id.in_(ids)).order_by(Order.id)) if ids else []
+
+
+def mark_sent(token: int, orders: list[Order], now: dt.datetime) -> list[Order]:
+    """Recorded -> sent, committed before any request leaves; the orders this actor may send."""
+    if not orders:
+        return []
+    with write_transaction():
+        passed = claims.fence(token, sorted({o.bot_id for o in orders}))
+        ids = [o.id for o in orders if o.bot_id in passed]
+        if ids:
+            Order.update(status="sent", sent_at=now, next_check_at=now + dt.timedelta(seconds=FIRST_CHECK_SECONDS),
+                         updated_at=now).where(Order.id.in_(ids) & (Order.status == "recorded")).execute()
+        sent = set(o.id for o in Order.select(Order.id).where(Order.id.in_(ids) & (Order.status == "sent"))) if ids else set()
+    mine = [o for o in orders if o.id in sent]
+    for order in mine:
+        order.status, order.sent_at = "sent", now
+    return mine
+
+
+def expire_recorded(token: int, orders: list[Order], now: dt.datetime) -> None:
+    """Recorded orders whose actor is gone: their decision expired with it; nothing was sent."""
+    if not orders:
+        return
+    with write_transaction():
+        passed = claims.fence(token, sorted({o.bot_id for o in orders}))
+        ids = [o.id for o in orders if o.bot_id in passed]
+        if ids:
+            Order.update(status="expired", error="never sent: its decision expired", updated_at=now).where(
+                Order.id.in_(ids) & (Order.status == "recorded")
+            ).execute()
+
+
+def reject(order: Order, reason: str, now: dt.datetime) -> None:
+    Order.update(status="rejected", error=reason, next_check_at=None, updated_at=now).where(
+        (Order.id == order.id) & (Order.status == order.status) & (Order.filled == order.filled)
+    ).execute()
+
+
+def check_later(order: Order, now: dt.datetime, notified: str | None = None) -> None:
+    """Look again after a pause that doubles with every unsettled lookup, up to minutes."""
+    pause = min(MAX_CHECK_SECONDS, FIRST_CHECK_SECONDS * 2 ** min(order.checks, 16))
+    changes = {"next_check_at": now + dt.timedelta(seconds=pause), "checks": Order.checks + 1, "updated_at": now}
+    if notified is not None:
+        changes["notified"] = notified
+    Order.update(**changes).where((Order.id == order.id) & (Order.status == order.status)).execute()
+
+
+def seconds_since_sent(order: Order, now: dt.datetime) -> float:
+    return (now - (order.sent_at or order.created_at)).total_seconds()
+
+
+def give_up_or_wait(order: Order, now: dt.datetime) -> str:
+    """For an order the exchange does not show: 'wait', 'search' (old enough to prove absent
+    through the order history), or 'stop' (watched long enough after being given up)."""
+    age = seconds_since_sent(order, now)
+    if order.status == "expired":
+        return "stop" if age > WATCH_ABSENT_SECONDS else "wait"
+    return "search" if age >= ABSENT_AFTER_SECONDS else "wait"
+
+
+def mark_absent(order: Order, now: dt.datetime) -> None:
+    """Provably absent: the bot may act again with a new order; a late appearance is still booked."""
+    Order.update(status="expired", error="the exchange never showed this order", checks=Order.checks + 1,
+                 next_check_at=now + dt.timedelta(seconds=MAX_CHECK_SECONDS), updated_at=now).where(
+        (Order.id == order.id) & (Order.status == order.status)
+    ).execute()
+
+
+def stop_watching(order: Order, now: dt.datetime) -> None:
+    Order.update(next_check_at=None, updated_at=now).where(Order.id == order.id).execute()
+
+
+def apply_state(bot: Bot, order: Order, state: OrderState, rules: MarketRules, now: dt.datetime,
+                other_fees_quote: Decimal = Decimal(0)) -> Fill | None:
+    """Bring the order up to what the exchange reports, booking any new fill exactly once.
+    Returns the new fill, or None (nothing new, or another actor booked it first)."""
+    fills_more = state.filled > order.filled
+    status = state.status
+    next_check = None
+    if status == "open" and order.type == "market":
+        next_check = now + dt.timedelta(seconds=FIRST_CHECK_SECONDS)  # should settle at once: look again soon
+    with write_transaction() as transaction:
+        if fills_more:  # the bot row's lock serializes every booking of this bot
+            Bot.update(version=Bot.version + 1, failures=0).where(Bot.id == bot.id).execute()
+        changed = Order.update(
+            status=status, filled=state.filled, cost=state.cost, fees={c: str(a) for c, a in state.fees.items()},
+            exchange_order_id=state.exchange_order_id, next_check_at=next_check, updated_at=now,
+            error="" if status != "rejected" else "refused by the exchange",
+        ).where((Order.id == order.id) & (Order.status == order.status) & (Order.filled == order.filled)).execute()
+        if not changed or not fills_more:
+            if not changed:
+                transaction.rollback()
+            return None
+        figures = accounting.difference(order.side, order.filled, order.cost, order.fees or {},
+                                        state.filled, state.cost, state.fees)
+        figures = accounting.FillFigures(figures.side, figures.amount, figures.cost, figures.fees, other_fees_quote)
+        return _book(bot, order, figures, rules, str(canonical(state.filled)), now)
+
+
+def _book(bot: Bot, order: Order, figures: accounting.FillFigures, rules: MarketRules, fill_key: str,
+          now: dt.datetime) -> Fill:
+    """Fill row, position and the owner's message; inside apply_state's transaction."""
+    position = Position.get_or_none((Position.bot == bot.id) & (Position.status == "open"))
+    realized = None
+    if order.side == "buy":
+        if position is None:
+            fresh = Bot.get_by_id(bot.id)  # the dust of the last exit joins this position
+            position = Position(user=bot.user_id, bot=bot.id, symbol=bot.symbol, amount=fresh.dust_amount,
+                                entry_cost=fresh.dust_cost, entry_price=figures.price, peak_price=figures.price)
+            Bot.update(dust_amount=0, dust_cost=0).where(Bot.id == bot.id).execute()
+        accounting.book_buy(position, figures, rules)
+    elif position is not None:
+        realized = accounting.book_sell(position, figures, rules)
+        if accounting.is_dust(position, rules, figures.price):
+            Bot.update(dust_amount=position.amount, dust_cost=position.entry_cost, cycle=Bot.cycle + 1).where(
+                Bot.id == bot.id).execute()
+            position.status, position.closed_at = "closed", now
+            position.amount, position.entry_cost = Decimal(0), Decimal(0)
+    else:
+        log.warning("sell fill of order %s booked without an open position", order.id)
+    if position is not None:
+        position.save()
+    fee, fee_currency = accounting.main_fee(figures.fees, rules)
+    fill = Fill.create(
+        user=bot.user_id, bot=bot.id, order=order.id, symbol=order.symbol, side=order.side,
+        amount=figures.amount, price=figures.price, cost=figures.cost, fee=fee, fee_currency=fee_currency,
+        fees={c: str(a) for c, a in figures.fees.items()}, fee_quote=figures.fee_quote(rules),
+        realized_profit=realized, fill_key=fill_key,
+    )
+    Outbox.create(user=bot.user_id, chat_id=bot.user.chat_id, kind="fill", payload=fill_payload(bot, fill, rules))
+    return fill
+
+
+def fill_payload(bot: Bot, fill: Fill, rules: MarketRules) -> dict:
+    return {
+        "bot_id": bot.id, "bot_name": bot.name, "mode": bot.mode, "side": fill.side,
+        "symbol": fill.symbol, "base": rules.base, "quote": rules.quote,
+        "amount": str(fill.amount), "price": str(fill.price), "cost": str(fill.cost),
+        "fee": str(fill.fee), "fee_currency": fill.fee_currency, "fees": fill.fees,
+        "realized_profit": None if fill.realized_profit is None else str(fill.realized_profit),
+    }

@@ -1,0 +1,221 @@
+"""The trading job: act for a batch of bots of one market, as the one actor of each.
+
+One job per market and tick chunk (never one per bot): it claims its bots, settles their
+orders in flight, records, marks sent and sends the orders of fresh decisions (all accounts'
+calls at once), and books what the exchanges report. Payloads carry ids, never secrets; keys
+are decrypted here and live only as long as this job.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from decimal import Decimal
+
+from peewee import JOIN
+
+import exchanges
+from exchanges import (BadRequest, GatewayError, KeyRejected, OrderRefused, OrderState, Retryable, run_all)
+from exchanges.live import LiveAccount
+from exchanges.paper import PaperAccount
+from models import ApiKey, Bot, Order, Position, User, database_now
+from vault import VaultError
+from workers import failures, market_data, orders, sizing
+from workers.context import context
+
+log = logging.getLogger(__name__)
+
+STALE_TICKS = 2  # a decision older than this places nothing
+CURRENT_TICK_KEY = "botfleet:tick:current"
+UNCONFIRMED_NOTICE_CHECKS = 6  # about a minute of failed lookups before the owner hears of it
+KEY_REJECTED = "The exchange rejected this bot's API key. Add a new key with /addkey, then create the bot again with it."
+KEY_UNREADABLE = "Its API key cannot be decrypted any more. Add the key again with /addkey."
+
+
+def key_credentials(vault, key: ApiKey) -> exchanges.Credentials:
+    """Decrypt a stored key; called only inside a job, and the result never leaves it."""
+    return exchanges.Credentials(
+        api_key=vault.decrypt(key.api_key_token), secret=vault.decrypt(key.secret_token),
+        passphrase=vault.decrypt(key.passphrase_token) if key.passphrase_token else None, testnet=key.testnet,
+    )
+
+
+def account_for(ctx, bot: Bot, market: market_data.MarketView):
+    if bot.mode == "paper":
+        return PaperAccount(bot.user_id, bot.exchange, market)
+    if bot.api_key is None:
+        raise OrderRefused("This bot has no API key any more. Create a new bot with a current key.")
+    return LiveAccount(ctx.gateway, bot.exchange, key_credentials(ctx.vault, bot.api_key))
+
+
+def is_fresh(ctx, tick: int) -> bool:
+    current = ctx.redis.get(CURRENT_TICK_KEY)
+    return current is None or tick >= int(current) - STALE_TICKS
+
+
+def act(exchange: str, testnet: bool, symbol: str, tick: int, items: list) -> dict:
+    """items: [bot_id, action, quote amount or None, state version], action buy | sell | settle."""
+    ctx = context()
+    token, claimed = ctx.claims.claim([item[0] for item in items])
+    try:
+        mine = set(claimed)
+        return Batch(ctx, token, exchange, bool(testnet), symbol, tick).run([i for i in items if i[0] in mine]) | {
+            "busy": len(items) - len(claimed)}
+    finally:
+        ctx.claims.release(token)
+
+
+class Batch:
+    def __init__(self, ctx, token: int, exchange: str, testnet: bool, symbol: str, tick: int):
+        self.ctx, self.token, self.tick = ctx, token, tick
+        self.exchange, self.testnet, self.symbol = exchange, testnet, symbol
+        self.market = market_data.MarketView(ctx, exchange, testnet, tick)
+        self.bots: dict[int, Bot] = {}
+        self.accounts: dict = {}
+        self.placed = self.booked = 0
+
+    def run(self, items: list) -> dict:
+        if not items:
+            return {"placed": 0, "booked": 0}
+        query = (Bot.select(Bot, User, ApiKey).join(User).switch(Bot).join(ApiKey, JOIN.LEFT_OUTER)
+                 .where(Bot.id.in_([i[0] for i in items])))
+        self.bots = {bot.id: bot for bot in query}
+        self.rules = self.market.rules(self.symbol)
+        self._open_accounts()
+        self.settle()
+        if is_fresh(self.ctx, self.tick):
+            self.place([i for i in items if i[0] in self.accounts and i[1] in ("buy", "sell")])
+        return {"placed": self.placed, "booked": self.booked}
+
+    def _open_accounts(self) -> None:
+        for bot in self.bots.values():
+            try:
+                self.accounts[bot.id] = account_for(self.ctx, bot, self.market)
+            except VaultError:
+                failures.pause_bot(bot, KEY_UNREADABLE)
+            except GatewayError as error:
+                failures.register_failure(bot, str(error))
+
+    # ------------------------------------------------------------------ orders in flight
+
+    def settle(self) -> None:
+        now = database_now()
+        pending = orders.in_flight(list(self.accounts))
+        orders.expire_recorded(self.token, [o for o in pending if o.status == "recorded"], now)
+        due = [o for o in pending if o.status != "recorded"
+               and (o.next_check_at is None or o.next_check_at <= now)]
+        searches = []
+        for order, answer in zip(due, self._call("lookup", due)):
+            if isinstance(answer, OrderState):
+                self.book(order, answer, now)
+            elif answer is None:
+                step = orders.give_up_or_wait(order, now)
+                if step == "search":
+                    searches.append(order)
+                elif step == "stop":
+                    orders.stop_watching(order, now)
+                else:
+                    orders.check_later(order, now)
+            else:
+                self.lookup_failed(order, answer, now)
+        if searches:
+            since = min(o.sent_at or o.created_at for o in searches) - dt.timedelta(minutes=1)
+            since_ms = int(since.replace(tzinfo=dt.timezone.utc).timestamp() * 1000)
+            for order, answer in zip(searches, self._call("in_history", searches, since_ms)):
+                if isinstance(answer, OrderState):
+                    self.book(order, answer, now)
+                elif answer is None:
+                    orders.mark_absent(order, now)
+                else:
+                    self.lookup_failed(order, answer, now)
+
+    def lookup_failed(self, order: Order, error: GatewayError, now: dt.datetime) -> None:
+        """Keep looking, with growing pauses; tell the owner once per kind of trouble."""
+        bot = self.bots[order.bot_id]
+        if isinstance(error, KeyRejected):
+            if order.notified != "key":
+                failures.pause_bot(bot, KEY_REJECTED)
+            orders.check_later(order, now, notified="key")
+        elif order.checks + 1 >= UNCONFIRMED_NOTICE_CHECKS and order.notified != "unconfirmed":
+            failures.notify_bot_error(bot, f"Its {order.side} order {order.client_order_id} cannot be confirmed "
+                                           f"with the exchange yet ({error}). It is never sent twice; "
+                                           "botfleet keeps checking.", False, bot.failures)
+            orders.check_later(order, now, notified="unconfirmed")
+        else:
+            orders.check_later(order, now)
+
+    def book(self, order: Order, state: OrderState, now: dt.datetime) -> None:
+        bot = self.bots[order.bot_id]
+        fill = orders.apply_state(bot, order, state, self.rules, now, self._other_fees_quote(order, state))
+        if fill is not None:
+            self.booked += 1
+        elif state.final and state.filled == 0 and order.status in ("sent", "open"):
+            failures.register_failure(bot, f"The exchange ended its {order.side} order without a fill ({state.status}).")
+
+    def _other_fees_quote(self, order: Order, state: OrderState) -> Decimal:
+        """The new fees paid in a third asset (BNB), valued in the quote now."""
+        total = Decimal(0)
+        for currency, amount in state.fees.items():
+            if currency in (self.rules.base, self.rules.quote):
+                continue
+            change = amount - Decimal((order.fees or {}).get(currency, "0"))
+            if change:
+                price = market_data.conversion_price(self.ctx, self.exchange, currency, self.rules.quote, self.testnet)
+                if price is None:
+                    log.warning("no %s/%s price to value a fee of order %s", currency, self.rules.quote, order.id)
+                else:
+                    total += change * price
+        return total
+
+    # ------------------------------------------------------------------ new orders
+
+    def place(self, items: list) -> None:
+        busy = {o.bot_id for o in orders.in_flight(list(self.accounts))
+                if o.status in ("recorded", "sent") or (o.status == "open" and o.type == "market")}
+        intents = []
+        for bot_id, action, quote, version in items:
+            bot = self.bots[bot_id]
+            if bot_id in busy:
+                continue
+            try:
+                intent = self.intent(bot, action, quote)
+            except OrderRefused as error:
+                failures.register_failure(bot, str(error))
+                continue
+            if intent is not None:
+                intents.append({"bot": bot, "version": version, **intent})
+        recorded = orders.record(self.token, intents, self.tick)
+        sent = orders.mark_sent(self.token, recorded, database_now())
+        answers = self._call("place", sent)
+        now = database_now()
+        for order, answer in zip(sent, answers):
+            self.placed += 1
+            bot = self.bots[order.bot_id]
+            if isinstance(answer, OrderState):
+                self.book(order, answer, now)
+            elif isinstance(answer, KeyRejected):
+                orders.reject(order, str(answer), now)  # a refused signature placed nothing
+                failures.pause_bot(bot, KEY_REJECTED)
+            elif isinstance(answer, (OrderRefused, BadRequest)):
+                orders.reject(order, str(answer), now)
+                failures.register_failure(bot, str(answer))
+            # Retryable: the outcome is unknown; it stays "sent" and is looked up, never resent.
+
+    def intent(self, bot: Bot, action: str, quote: str | None) -> dict | None:
+        """The order a decision asks for, sized now; None when the bot's state no longer allows it."""
+        price = self.market.price(self.symbol)
+        if price is None:
+            return None  # no recent price: the next tick decides again
+        if action == "buy":
+            if bot.status != "running":
+                return None  # stopped since the decision: no new entries
+            budget = Decimal(quote) if quote else bot.capital
+            return {"side": "buy", "type": "market", "price": None,
+                    "amount": sizing.buy_amount(self.rules, budget, price)}
+        position = Position.get_or_none((Position.bot == bot.id) & (Position.status == "open"))
+        if position is None:
+            return None
+        return {"side": "sell", "type": "market", "price": None,
+                "amount": sizing.sell_amount(self.rules, position.amount, price)}
+
+    def _call(self, method: str, batch: list[Order], *args) -> list:
+        return run_all(method, [(self.accounts[o.bot_id], orders.request_of(o)) for o in batch], *args)
