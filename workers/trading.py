@@ -53,7 +53,8 @@ def is_fresh(ctx, tick: int) -> bool:
 
 
 def act(exchange: str, testnet: bool, symbol: str, tick: int, items: list) -> dict:
-    """items: [bot_id, action, quote amount or None, state version], action buy | sell | settle."""
+    """items: [bot_id, action, quote amount or None, state version, (limit price)], action buy |
+    sell | settle; with a limit price the order rests at that price instead of taking the book."""
     ctx = context()
     token, claimed = ctx.claims.claim([item[0] for item in items])
     try:
@@ -172,12 +173,12 @@ class Batch:
         busy = {o.bot_id for o in orders.in_flight(list(self.accounts))
                 if o.status in ("recorded", "sent") or (o.status == "open" and o.type == "market")}
         intents = []
-        for bot_id, action, quote, version in items:
+        for bot_id, action, quote, version, *limit in items:
             bot = self.bots[bot_id]
             if bot_id in busy:
                 continue
             try:
-                intent = self.intent(bot, action, quote)
+                intent = self.intent(bot, action, quote, Decimal(limit[0]) if limit and limit[0] else None)
             except OrderRefused as error:
                 failures.register_failure(bot, str(error))
                 continue
@@ -200,22 +201,23 @@ class Batch:
                 failures.register_failure(bot, str(answer))
             # Retryable: the outcome is unknown; it stays "sent" and is looked up, never resent.
 
-    def intent(self, bot: Bot, action: str, quote: str | None) -> dict | None:
+    def intent(self, bot: Bot, action: str, quote: str | None, limit: Decimal | None) -> dict | None:
         """The order a decision asks for, sized now; None when the bot's state no longer allows it."""
         price = self.market.price(self.symbol)
         if price is None:
             return None  # no recent price: the next tick decides again
+        order_type, at = ("market", price) if limit is None else ("limit", self.rules.round_price(limit))
         if action == "buy":
             if bot.status != "running":
                 return None  # stopped since the decision: no new entries
             budget = Decimal(quote) if quote else bot.capital
-            return {"side": "buy", "type": "market", "price": None,
-                    "amount": sizing.buy_amount(self.rules, budget, price)}
+            return {"side": "buy", "type": order_type, "price": None if limit is None else at,
+                    "amount": sizing.buy_amount(self.rules, budget, at)}
         position = Position.get_or_none((Position.bot == bot.id) & (Position.status == "open"))
         if position is None:
             return None
-        return {"side": "sell", "type": "market", "price": None,
-                "amount": sizing.sell_amount(self.rules, position.amount, price)}
+        return {"side": "sell", "type": order_type, "price": None if limit is None else at,
+                "amount": sizing.sell_amount(self.rules, position.amount, at)}
 
     def _call(self, method: str, batch: list[Order], *args) -> list:
         return run_all(method, [(self.accounts[o.bot_id], orders.request_of(o)) for o in batch], *args)

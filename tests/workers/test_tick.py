@@ -109,3 +109,27 @@ def test_one_scheduler_leads_and_another_takes_over_when_it_stops(ctx):
     assert second.ensure_leadership() is False
     first.lock.release()
     assert second.ensure_leadership() is True
+
+
+def test_a_paused_bot_holding_a_position_still_gets_its_stop_loss(ctx, fake_binance):
+    from decimal import Decimal
+
+    from models import Position
+
+    bot = make_bot(make_user(), None, sl="3", status="paused")
+    Position.create(user=bot.user_id, bot=bot, symbol="BTC/USDT", amount=Decimal("0.001"), entry_price=Decimal("60000"),
+                    entry_cost=Decimal("60"), peak_price=Decimal("60000"))
+    flat_market(fake_binance, "BTC/USDT", "60000", "57000")  # 5 % under the entry
+
+    summary = evaluate_market("binance", "BTC/USDT", "1m", 1, time.time())
+
+    assert summary["acting"] == 1
+    [job] = Queue(TRADE_QUEUE, connection=ctx.redis).jobs
+    assert job.args[4][0][:2] == [bot.id, "sell"]
+
+
+def test_a_paused_bot_without_a_position_is_left_alone(ctx, fake_binance):
+    make_bot(make_user(), None, status="paused")
+    flat_market(fake_binance, "BTC/USDT", "60000", "57000")
+
+    assert markets_in_use() == []
