@@ -229,11 +229,10 @@ def test_send_photo_records_a_photo_with_its_caption(fake):
 
 
 def test_long_poll_is_held_until_an_update_arrives(fake):
-    threading.Timer(0.3, fake.send_user_message, (ALICE, "ping")).start()
-
     async def scenario():
         async with bot_for(fake) as bot:
             began = time.monotonic()
+            threading.Timer(0.3, fake.send_user_message, (ALICE, "ping")).start()
             updates = await bot.get_updates(timeout=5)
             return updates, time.monotonic() - began
 
