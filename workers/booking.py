@@ -38,12 +38,13 @@ class Report:
     bot: Bot  # with its user (the chat to tell)
     order: Order  # as the caller read it
     state: OrderState  # what the exchange says now
+    rules: MarketRules  # of the order's market
     other_fees_quote: Decimal = ZERO  # the new fees in a third asset, valued in the quote
 
 
-def book_reports(reports: list[Report], rules: MarketRules, now: dt.datetime) -> list[Fill | None]:
-    """Book a batch of one market's reports; per report its new Fill, or None (nothing new, or
-    another actor booked it first)."""
+def book_reports(reports: list[Report], now: dt.datetime) -> list[Fill | None]:
+    """Book a batch of reports; per report its new Fill, or None (nothing new, or another actor
+    booked it first)."""
     fills: list[Fill | None] = [None] * len(reports)
     if not reports:
         return fills
@@ -62,7 +63,7 @@ def book_reports(reports: list[Report], rules: MarketRules, now: dt.datetime) ->
         if filling:
             ledger = _Ledger([reports[i].bot.id for i in filling], now)
             for index in filling:
-                fills[index] = ledger.book(reports[index], rules)
+                fills[index] = ledger.book(reports[index])
             ledger.write()
     return fills
 
@@ -104,8 +105,8 @@ class _Ledger:
         self.fill_rows: list[Fill] = []
         self.messages: list[dict] = []
 
-    def book(self, report: Report, rules: MarketRules) -> Fill:
-        bot, order, state = report.bot, report.order, report.state
+    def book(self, report: Report) -> Fill:
+        bot, order, state, rules = report.bot, report.order, report.state, report.rules
         figures = accounting.difference(order.side, order.filled, order.cost, order.fees or {},
                                         state.filled, state.cost, state.fees)
         figures = accounting.FillFigures(figures.side, figures.amount, figures.cost, figures.fees,

@@ -39,9 +39,10 @@ def claim_key(bot_id: int) -> str:
 
 
 def claim_ttl_ms(tick_seconds: float) -> int:
-    """Long enough to survive a slow call between renewals, short enough to free a dead worker's
-    bots well within two ticks."""
-    return int(max(3.0, 1.5 * tick_seconds) * 1000)
+    """One tick: a killed worker's bots are free by the next tick but one, so its orders are
+    settled within two ticks; renewed every third of it, so a live holder keeps its claims
+    through a slow call (and a holder that loses them anyway is stopped by the fence)."""
+    return int(max(2.0, tick_seconds) * 1000)
 
 
 class ClaimKeeper:

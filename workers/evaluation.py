@@ -1,8 +1,9 @@
-"""The tick's work for one market: every bot on it decides, and only bots that must act get work.
+"""The tick's work for a market: every bot on it decides, and only bots that must act get work.
 
-evaluate_market runs once per market and tick: it reads the market's candles once (through
-the shared cache), lets every bot decide, and enqueues `act` jobs in chunks for the bots that
-must act or have an order to settle, so a tick costs markets and actions, not idle bots.
+Each market is evaluated once per tick, a few markets of one venue per job (their candles
+fetched at once): it reads the market's candles once (through the shared cache), lets every bot
+decide, and enqueues `act` jobs in chunks for the bots that must act or have an order to
+settle, so a tick costs markets and actions, not idle bots.
 Running bots may enter and exit; stopped and paused bots holding a position still exit (a stop
 loss always protects); a bot whose claim is held (still acting) is skipped and counted as lag.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -28,6 +30,8 @@ MAX_CANDLES = 1000
 LAG_SAMPLES = 1000
 ACT_BATCH = 250  # bots per act job: large enough to amortise, small enough to share between workers
 ACT_TIMEOUT_SECONDS = 120
+MARKETS_PER_JOB = 5  # candles fetched at once per job; small enough to spread markets over workers
+_fetch_pool = ThreadPoolExecutor(max_workers=MARKETS_PER_JOB, thread_name_prefix="candles")
 
 
 def market_busy_key(exchange: str, symbol: str, timeframe: str, testnet: bool = False) -> str:
@@ -92,55 +96,93 @@ def parsed_params(strategy: str, stored: str) -> dict:
     return result
 
 
+def evaluate_markets(exchange: str, testnet: bool, markets: list, tick: int, scheduled_at: float) -> dict:
+    """Evaluate a few markets of one venue: their candles are fetched at once (an exchange's
+    latency is paid once per job, not once per market), then each market's bots decide."""
+    ctx = context()
+    try:
+        loaded = []
+        for symbol, timeframe in markets:
+            bots = bots_to_evaluate(exchange, symbol, timeframe, testnet)
+            if bots:
+                loaded.append((symbol, timeframe, bots, parse_all(bots)))
+        candles = _prefetch(ctx, exchange, testnet, tick, [
+            (symbol, timeframe, min(MAX_CANDLES, max((p.get("period", 1) for p in parsed.values()), default=1)))
+            for symbol, timeframe, _, parsed in loaded])
+        items, evaluated, skipped = [], 0, 0
+        for (symbol, timeframe, bots, parsed), fetched in zip(loaded, candles):
+            if isinstance(fetched, Exception):
+                log.warning("no candles for %s %s this tick: %s", exchange, symbol, fetched)
+                continue
+            lag = time.time() - scheduled_at  # how late this market's decisions start
+            acting, busy = _evaluate(ctx, exchange, testnet, symbol, timeframe, bots, parsed, *fetched)
+            record_lag(ctx, lag, busy)
+            items += acting
+            evaluated += len(bots)
+            skipped += busy
+        # One act job for the markets' bots together: their orders go out at once.
+        return {"bots": evaluated, "acting": enqueue_acts(ctx, exchange, testnet, tick, items), "skipped": skipped}
+    finally:
+        ctx.redis.delete(*[market_busy_key(exchange, symbol, timeframe, testnet) for symbol, timeframe in markets])
+
+
 def evaluate_market(exchange: str, symbol: str, timeframe: str, tick: int, scheduled_at: float,
                     testnet: bool = False) -> dict:
-    ctx = context()
-    started = time.time()
-    try:
-        bots = bots_to_evaluate(exchange, symbol, timeframe, testnet)
-        if not bots:
-            return {"bots": 0, "acting": 0, "skipped": 0}
-        market = on_market(exchange, symbol, timeframe, testnet)
-        positions = {p.bot_id: p for p in Position.select().join(Bot).where(market & (Position.status == "open"))}
-        to_settle, blocked = orders_to_settle(market)
-        parsed = {}
-        for bot in bots:
+    return evaluate_markets(exchange, testnet, [(symbol, timeframe)], tick, scheduled_at)
+
+
+def parse_all(bots: list[BotRow]) -> dict[int, dict]:
+    """Each bot's parameters; a bot whose stored settings are no longer valid is told so."""
+    parsed = {}
+    for bot in bots:
+        try:
+            parsed[bot.id] = parsed_params(bot.strategy, bot.params)
+        except strategies.ParamError as error:
+            register_failure(Bot.get_by_id(bot.id), f"Its settings are no longer valid: {error}")
+    return parsed
+
+
+def _prefetch(ctx, exchange: str, testnet: bool, tick: int, wanted: list) -> list:
+    """(closes, price) per (symbol, timeframe, candles), fetched concurrently; or the error."""
+    def fetch(symbol, timeframe, limit):
+        try:
+            closes, price = market_data.closes_and_price(ctx, exchange, symbol, timeframe, limit, tick, testnet)
+            return strategies.Closes(closes), price
+        except Exception as error:  # one market's failure must not cost the others their tick
+            return error
+    if len(wanted) == 1:
+        return [fetch(*wanted[0])]
+    return list(_fetch_pool.map(lambda args: fetch(*args), wanted))
+
+
+def _evaluate(ctx, exchange: str, testnet: bool, symbol: str, timeframe: str, bots: list[BotRow],
+              parsed: dict, closes, price) -> tuple[list, int]:
+    """(act items of the market's bots that must act, how many of those are still busy)."""
+    market = on_market(exchange, symbol, timeframe, testnet)
+    positions = {p.bot_id: p for p in Position.select().join(Bot).where(market & (Position.status == "open"))}
+    to_settle, blocked = orders_to_settle(market)
+    wanted = []
+    for bot in bots:
+        if bot.id not in parsed:
+            continue
+        action, quote = None, None
+        if bot.id not in blocked:
             try:
-                parsed[bot.id] = parsed_params(bot.strategy, bot.params)
-            except strategies.ParamError as error:
-                register_failure(Bot.get_by_id(bot.id), f"Its settings are no longer valid: {error}")
-        periods = {params.get("period", 1) for params in parsed.values()}
-        closes, price = market_data.closes_and_price(
-            ctx, exchange, symbol, timeframe, min(MAX_CANDLES, max(periods, default=1)), tick, testnet
-        )
-        closes = strategies.Closes(closes)
-        wanted = []
-        for bot in bots:
-            if bot.id not in parsed:
+                action, quote = decide_for(bot, parsed[bot.id], closes, price, positions.get(bot.id))
+            except Exception:
+                log.exception("strategy of bot %s failed", bot.id)
+                register_failure(Bot.get_by_id(bot.id), "Its strategy failed on the latest prices.")
                 continue
-            action, quote = None, None
-            if bot.id not in blocked:
-                try:
-                    action, quote = decide_for(bot, parsed[bot.id], closes, price, positions.get(bot.id))
-                except Exception:
-                    log.exception("strategy of bot %s failed", bot.id)
-                    register_failure(Bot.get_by_id(bot.id), "Its strategy failed on the latest prices.")
-                    continue
-            if action is None and bot.id in to_settle:
-                action = "settle"
-            if action:
-                wanted.append([bot.id, action, quote, bot.version])
-        # A bot whose claim is held is still acting on an earlier tick: never two actors for one
-        # bot. (A decision made on rows its actor changed since carries an old version and is
-        # dropped when recorded, so this check only saves work; it reads acting bots only.)
-        busy = ctx.redis.mget([claims.claim_key(item[0]) for item in wanted]) if wanted else []
-        items = [item for item, claimed in zip(wanted, busy) if not claimed]
-        skipped = len(wanted) - len(items)
-        acting = enqueue_acts(ctx, exchange, testnet, symbol, tick, items)
-        record_lag(ctx, started - scheduled_at, skipped)
-        return {"bots": len(bots), "acting": acting, "skipped": skipped}
-    finally:
-        ctx.redis.delete(market_busy_key(exchange, symbol, timeframe, testnet))
+        if action is None and bot.id in to_settle:
+            action = "settle"
+        if action:
+            wanted.append([bot.id, action, quote, bot.version])
+    # A bot whose claim is held is still acting on an earlier tick: never two actors for one
+    # bot. (A decision made on rows its actor changed since carries an old version and is
+    # dropped when recorded, so this check only saves work; it reads acting bots only.)
+    busy = ctx.redis.mget([claims.claim_key(item[0]) for item in wanted]) if wanted else []
+    items = [item for item, claimed in zip(wanted, busy) if not claimed]
+    return items, len(wanted) - len(items)
 
 
 def orders_to_settle(market) -> tuple[set[int], set[int]]:
@@ -174,12 +216,12 @@ def decide_for(bot: BotRow, params: dict, closes, price, position):
     return decision.action, None if decision.quote_amount is None else str(decision.quote_amount)
 
 
-def enqueue_acts(ctx, exchange: str, testnet: bool, symbol: str, tick: int, items: list) -> int:
+def enqueue_acts(ctx, exchange: str, testnet: bool, tick: int, items: list) -> int:
     """One act job per chunk of bots, enqueued in one Redis round trip."""
     if not items:
         return 0
     jobs = [
-        Queue.prepare_data(act, args=(exchange, testnet, symbol, tick, items[start:start + ACT_BATCH]),
+        Queue.prepare_data(act, args=(exchange, testnet, tick, items[start:start + ACT_BATCH]),
                            timeout=ACT_TIMEOUT_SECONDS, result_ttl=60, failure_ttl=86400)
         for start in range(0, len(items), ACT_BATCH)
     ]

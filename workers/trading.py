@@ -52,23 +52,24 @@ def is_fresh(ctx, tick: int) -> bool:
     return current is None or tick >= int(current) - STALE_TICKS
 
 
-def act(exchange: str, testnet: bool, symbol: str, tick: int, items: list) -> dict:
+def act(exchange: str, testnet: bool, tick: int, items: list) -> dict:
     """items: [bot_id, action, quote amount or None, state version, (limit price)], action buy |
-    sell | settle; with a limit price the order rests at that price instead of taking the book."""
+    sell | settle; with a limit price the order rests at that price instead of taking the book.
+    The bots may trade on several markets of the venue: each trades on its own."""
     ctx = context()
     token, claimed = ctx.claims.claim([item[0] for item in items])
     try:
         mine = set(claimed)
-        return Batch(ctx, token, exchange, bool(testnet), symbol, tick).run([i for i in items if i[0] in mine]) | {
+        return Batch(ctx, token, exchange, bool(testnet), tick).run([i for i in items if i[0] in mine]) | {
             "busy": len(items) - len(claimed)}
     finally:
         ctx.claims.release(token)
 
 
 class Batch:
-    def __init__(self, ctx, token: int, exchange: str, testnet: bool, symbol: str, tick: int):
+    def __init__(self, ctx, token: int, exchange: str, testnet: bool, tick: int):
         self.ctx, self.token, self.tick = ctx, token, tick
-        self.exchange, self.testnet, self.symbol = exchange, testnet, symbol
+        self.exchange, self.testnet = exchange, testnet
         self.market = market_data.MarketView(ctx, exchange, testnet, tick)
         self.bots: dict[int, Bot] = {}
         self.accounts: dict = {}
@@ -80,7 +81,6 @@ class Batch:
         query = (Bot.select(Bot, User, ApiKey).join(User).switch(Bot).join(ApiKey, JOIN.LEFT_OUTER)
                  .where(Bot.id.in_([i[0] for i in items])))
         self.bots = {bot.id: bot for bot in query}
-        self.rules = self.market.rules(self.symbol)
         self._open_accounts()
         self.settle()
         if is_fresh(self.ctx, self.tick):
@@ -147,9 +147,9 @@ class Batch:
 
     def book(self, reports: list[tuple[Order, OrderState]], now: dt.datetime) -> None:
         """Book the exchanges' answers, all in one transaction."""
-        fills = booking.book_reports(
-            [booking.Report(self.bots[o.bot_id], o, state, self._other_fees_quote(o, state)) for o, state in reports],
-            self.rules, now)
+        fills = booking.book_reports([
+            booking.Report(self.bots[o.bot_id], o, state, self.market.rules(o.symbol), self._other_fees_quote(o, state))
+            for o, state in reports], now)
         self.booked += sum(fill is not None for fill in fills)
         for (order, state), fill in zip(reports, fills):
             if fill is None and state.final and state.filled == 0 and order.status in ("sent", "open"):
@@ -159,14 +159,15 @@ class Batch:
     def _other_fees_quote(self, order: Order, state: OrderState) -> Decimal:
         """The new fees paid in a third asset (BNB), valued in the quote now."""
         total = Decimal(0)
+        rules = self.market.rules(order.symbol)
         for currency, amount in state.fees.items():
-            if currency in (self.rules.base, self.rules.quote):
+            if currency in (rules.base, rules.quote):
                 continue
             change = amount - Decimal((order.fees or {}).get(currency, "0"))
             if change:
-                price = market_data.conversion_price(self.ctx, self.exchange, currency, self.rules.quote, self.testnet)
+                price = market_data.conversion_price(self.ctx, self.exchange, currency, rules.quote, self.testnet)
                 if price is None:
-                    log.warning("no %s/%s price to value a fee of order %s", currency, self.rules.quote, order.id)
+                    log.warning("no %s/%s price to value a fee of order %s", currency, rules.quote, order.id)
                 else:
                     total += change * price
         return total
@@ -209,21 +210,21 @@ class Batch:
 
     def intent(self, bot: Bot, action: str, quote: str | None, limit: Decimal | None) -> dict | None:
         """The order a decision asks for, sized now; None when the bot's state no longer allows it."""
-        price = self.market.price(self.symbol)
+        price, rules = self.market.price(bot.symbol), self.market.rules(bot.symbol)
         if price is None:
             return None  # no recent price: the next tick decides again
-        order_type, at = ("market", price) if limit is None else ("limit", self.rules.round_price(limit))
+        order_type, at = ("market", price) if limit is None else ("limit", rules.round_price(limit))
         if action == "buy":
             if bot.status != "running":
                 return None  # stopped since the decision: no new entries
             budget = Decimal(quote) if quote else bot.capital
             return {"side": "buy", "type": order_type, "price": None if limit is None else at,
-                    "amount": sizing.buy_amount(self.rules, budget, at)}
+                    "amount": sizing.buy_amount(rules, budget, at)}
         position = Position.get_or_none((Position.bot == bot.id) & (Position.status == "open"))
         if position is None:
             return None
         return {"side": "sell", "type": order_type, "price": None if limit is None else at,
-                "amount": sizing.sell_amount(self.rules, position.amount, at)}
+                "amount": sizing.sell_amount(rules, position.amount, at)}
 
     def _call(self, method: str, batch: list[Order], *args) -> list:
         return run_all(method, [(self.accounts[o.bot_id], orders.request_of(o)) for o in batch], *args)

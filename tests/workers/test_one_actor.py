@@ -19,7 +19,7 @@ def _run_in_child(env: dict, bot_id: int, version: int, start: multiprocessing.E
     context()  # connect before the start line, so both children race only on acting
     start.wait(10)
     bot = Bot.get_by_id(bot_id)
-    results.put(act(bot.exchange, False, bot.symbol, 1, [[bot_id, "buy", None, version]]))
+    results.put(act(bot.exchange, False, 1, [[bot_id, "buy", None, version]]))
 
 
 def test_two_threads_acting_for_one_bot_at_once_place_one_order(ctx, fake_binance):
@@ -117,7 +117,7 @@ def test_booking_the_same_exchange_report_twice_books_once(ctx, fake_binance):
     rules = ctx.gateway.market_rules("binance", "BTC/USDT")
 
     def book(order_as_read):
-        return booking.book_reports([booking.Report(Bot.get_by_id(bot.id), order_as_read, report)], rules,
+        return booking.book_reports([booking.Report(Bot.get_by_id(bot.id), order_as_read, report, rules)],
                                     database_now())[0]
 
     first = book(fresh)
