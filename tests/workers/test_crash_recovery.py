@@ -21,6 +21,8 @@ from tests.harness import PROJECT_DIR, Service, procfile
 from tests.workers.conftest import make_bot, make_key, make_user
 from workers.claims import claim_key, claim_ttl_ms
 from workers.context import MARKET_QUEUE, TRADE_QUEUE
+from workers.evaluation import evaluate_market
+from workers.trading import CURRENT_TICK_KEY
 
 TICK = 2  # seconds
 WAIT = 40  # seconds; generous for a loaded machine, never a timing assertion
@@ -141,3 +143,50 @@ def test_a_worker_killed_between_sent_and_booked_leaves_one_order_booked_once_it
     assert trades.fetch_job(abandoned).get_status() == "finished"
     assert len(fake_binance.orders(api_key)) == 2 and Order.select().count() == orders_before
     assert Fill.select().where(Fill.bot == bot).count() == 2
+
+
+def run_trade_jobs(ctx) -> None:
+    SimpleWorker([Queue(TRADE_QUEUE, connection=ctx.redis)], connection=ctx.redis).work(burst=True)
+
+
+def dip_decided(ctx, fake_binance, tick: int):
+    """A live bot whose market dips, and the act job its tick's evaluation enqueued."""
+    user = make_user()
+    key, api_key, _ = make_key(ctx, fake_binance, user)
+    bot = make_bot(user, key)
+    fake_binance.set_history("BTC/USDT", ["60000"] * 40)
+    fake_binance.set_price("BTC/USDT", "59500")
+    ctx.redis.set(CURRENT_TICK_KEY, tick)
+    assert evaluate_market("binance", "BTC/USDT", "1m", tick, time.time())["acting"] == 1
+    [job] = Queue(TRADE_QUEUE, connection=ctx.redis).jobs
+    return bot, api_key, job
+
+
+def test_an_act_job_delivered_again_after_it_acted_places_nothing(ctx, fake_binance):
+    bot, api_key, job = dip_decided(ctx, fake_binance, tick=100)
+    run_trade_jobs(ctx)
+    assert len(fake_binance.orders(api_key)) == 1
+
+    # Its worker died before RQ heard it finish: the same job, the same decision, comes again
+    # while its tick is still fresh.
+    trades = Queue(TRADE_QUEUE, connection=ctx.redis)
+    trades.enqueue_job(job)
+    assert trades.job_ids == [job.id]
+    run_trade_jobs(ctx)
+
+    assert trades.count == 0 and job.get_status(refresh=True) == "finished"
+
+    assert len(fake_binance.orders(api_key)) == 1
+    assert Order.select().where(Order.bot == bot).count() == 1
+    assert Fill.select().where(Fill.bot == bot).count() == 1
+
+
+def test_an_act_job_abandoned_before_it_acted_places_nothing_when_it_comes_back_ticks_later(ctx, fake_binance):
+    bot, api_key, job = dip_decided(ctx, fake_binance, tick=100)
+    ctx.redis.set(CURRENT_TICK_KEY, 103)  # the scheduler moved on while the job lay abandoned
+
+    run_trade_jobs(ctx)
+
+    assert job.get_status(refresh=True) == "finished"
+    assert fake_binance.orders(api_key) == []
+    assert Order.select().where(Order.bot == bot).count() == 0
