@@ -89,7 +89,6 @@ def test_a_worker_killed_between_sent_and_booked_leaves_one_order_booked_once_it
         abandoned = holder.get_current_job_id()
         dead.send_signal(signal.SIGKILL)
         dead.wait(10)
-        killed_at = time.time()
         assert 0 < ctx.redis.pttl(claim_key(bot.id)) <= claim_ttl_ms(TICK)  # 1.5 ticks at most
 
         fresh = start_worker(service, "worker2")
@@ -104,14 +103,14 @@ def test_a_worker_killed_between_sent_and_booked_leaves_one_order_booked_once_it
         assert fill.amount == order.amount and fill.cost == order.cost
         assert Position.get(Position.bot == bot).status == "open"
         assert [m.kind for m in Outbox.select().where(Outbox.user == user)] == ["fill"]
-        # The claim died with its holder within 1.5 ticks, and the first tick after that booked it:
-        # at most 2.5 ticks from the kill, whenever the new worker came up.
-        assert lapsed_at - killed_at <= claim_ttl_ms(TICK) / 1000 + 0.5
-        [booked_in] = ticks_that_booked(ctx, bot.id)
+        # The claim died with its holder within 1.5 ticks (its TTL at the kill, above), and the
+        # first tick after that booked the order: at most 2.5 ticks after the kill.
+        [booked_in] = wait_for(lambda: ticks_that_booked(ctx, bot.id), "finished act job that booked", service)
         assert booked_in <= tick_of(lapsed_at) + 1
         assert any(w.pid == fresh.pid for w in Worker.all(connection=ctx.redis))
 
         # Its next decision places a new order at once: nothing of the dead worker holds it back.
+        wait_for(lambda: not ctx.redis.exists(claim_key(bot.id)), "claim released after booking", service)
         moved_at = time.time()
         fake_binance.set_price("BTC/USDT", "61000")  # past the take profit
         wait_for(lambda: len(fake_binance.orders(api_key)) == 2, "sell order", service)
