@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from rq import Queue, SimpleWorker
 
-from models import Bot, Fill, Outbox, PaperBalance, PaperOrder, Position, db
+from models import Bot, Fill, Outbox, PaperBalance, Position, db
 from rpc import bots as rpc_bots
 from rpc import reports
 from tests.fakes.binance_api import DEFAULT_MARKETS, FakeBinance
@@ -38,16 +38,14 @@ def wallet(user, asset: str) -> Decimal:
 
 
 def assert_wallet_matches_fills(user, quote: str = "USDT") -> None:
-    """Every asset of the wallet is its start plus what the booked fills moved, to the last unit;
-    and every booked fill is an order the paper exchange filled."""
+    """Every asset of the wallet is its start plus what the booked fills moved, to the last unit,
+    never below zero."""
     moved = {quote: START}
     for fill in Fill.select().where(Fill.user == user):
         base = fill.symbol.split("/")[0]
         sign = 1 if fill.side == "buy" else -1
         moved[base] = moved.get(base, Decimal(0)) + sign * fill.amount
         moved[quote] -= sign * fill.cost + fill.fee_quote  # paper fees are paid in the quote
-        paper = PaperOrder.get(PaperOrder.client_order_id == fill.order.client_order_id)
-        assert (paper.status, paper.filled, paper.cost, paper.fee) == ("filled", fill.amount, fill.cost, fill.fee)
     for asset, amount in moved.items():
         assert wallet(user, asset) == amount, asset
     assert all(row.amount >= 0 and row.locked == 0 for row in PaperBalance.select().where(PaperBalance.user == user))
