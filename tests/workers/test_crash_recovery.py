@@ -64,8 +64,8 @@ def ticks_that_booked(ctx, bot_id: int) -> list[int]:
     registry = FinishedJobRegistry(TRADE_QUEUE, connection=ctx.redis)
     ticks = []
     for job in registry.job_class.fetch_many(registry.get_job_ids(), connection=ctx.redis):
-        if job and any(item[0] == bot_id for item in job.args[4]) and (job.return_value() or {}).get("booked"):
-            ticks.append(job.args[3])
+        if job and any(item[0] == bot_id for item in job.args[3]) and (job.return_value() or {}).get("booked"):
+            ticks.append(job.args[2])
     return sorted(ticks)
 
 
@@ -87,9 +87,10 @@ def test_a_worker_killed_between_sent_and_booked_leaves_one_order_booked_once_it
         dead = service.children["worker1"]
         [holder] = [w for w in Worker.all(connection=ctx.redis) if w.pid == dead.pid]
         abandoned = holder.get_current_job_id()
+        killed_at = time.time()
         dead.send_signal(signal.SIGKILL)
         dead.wait(10)
-        assert 0 < ctx.redis.pttl(claim_key(bot.id)) <= claim_ttl_ms(TICK)  # 1.5 ticks at most
+        assert 0 < ctx.redis.pttl(claim_key(bot.id)) <= claim_ttl_ms(TICK)  # one tick at most
 
         fresh = start_worker(service, "worker2")
         wait_for(lambda: not ctx.redis.exists(claim_key(bot.id)), "lapsed claim", service)
@@ -103,10 +104,11 @@ def test_a_worker_killed_between_sent_and_booked_leaves_one_order_booked_once_it
         assert fill.amount == order.amount and fill.cost == order.cost
         assert Position.get(Position.bot == bot).status == "open"
         assert [m.kind for m in Outbox.select().where(Outbox.user == user)] == ["fill"]
-        # The claim died with its holder within 1.5 ticks (its TTL at the kill, above), and the
-        # first tick after that booked the order: at most 2.5 ticks after the kill.
+        # The claim died with its holder within a tick (its TTL at the kill, above), and the
+        # first tick after that booked the order: within two ticks of the kill.
         [booked_in] = wait_for(lambda: ticks_that_booked(ctx, bot.id), "finished act job that booked", service)
         assert booked_in <= tick_of(lapsed_at) + 1
+        assert booked_in <= tick_of(killed_at) + 2
         assert any(w.pid == fresh.pid for w in Worker.all(connection=ctx.redis))
 
         # Its next decision places a new order at once: nothing of the dead worker holds it back.

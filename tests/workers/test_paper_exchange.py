@@ -60,7 +60,7 @@ def _buy_in_child(env: dict, bot_id: int, start, results) -> None:
     bot = Bot.get_by_id(bot_id)
     ctx.gateway.market_rules(bot.exchange, bot.symbol)
     start.wait(10)
-    results.put(act(bot.exchange, False, bot.symbol, 1, [[bot_id, "buy", None, bot.version]]))
+    results.put(act(bot.exchange, False, 1, [[bot_id, "buy", None, bot.version]]))
 
 
 def test_two_first_trades_of_one_user_at_once_both_fill_from_one_wallet(ctx, fake_binance):

@@ -50,7 +50,7 @@ def test_a_testnet_bot_decides_sizes_and_trades_on_testnet_candles_rules_and_pri
 
     assert summary["acting"] == 1
     [job] = Queue(TRADE_QUEUE, connection=ctx.redis).jobs
-    assert job.args[:4] == ("binance", True, "BTC/USDT", 1) and [item[0] for item in job.args[4]] == [bot.id]
+    assert job.args[:3] == ("binance", True, 1) and [item[0] for item in job.args[3]] == [bot.id]
     SimpleWorker([Queue(TRADE_QUEUE, connection=ctx.redis)], connection=ctx.redis).work(burst=True)
 
     [order] = fake_binance.orders(api_key)
