@@ -397,7 +397,7 @@ class FakeSpotExchange:
              recent_only: bool = False) -> dict | None:
         mine = [o for o in self._orders if o["api_key"] == account["api_key"]]
         if recent_only:
-            mine = mine[-self.recent_orders:]
+            mine = mine[max(0, len(mine) - self.recent_orders):]
         for order in reversed(mine):
             if (symbol is None or order["symbol"] == symbol) and (
                     order["id"] == order_id if order_id else order["client_id"] == client_id):
