@@ -1,5 +1,5 @@
-"""Bybit and OKX fixtures: their fake servers, the real job context pointed at them, and a
-`venue` that opens accounts on either exchange (live or testnet) the way its fake expects."""
+"""Bybit and OKX fixtures: the real job context pointed at their fake servers (tests/conftest.py),
+and a `venue` that opens accounts on either exchange (live or testnet) the way its fake expects."""
 from __future__ import annotations
 
 import json
@@ -13,24 +13,8 @@ import migrations
 import models
 from exchanges import Credentials
 from models import ApiKey, Bot
-from tests.fakes.bybit_api import FakeBybit
-from tests.fakes.okx_api import FakeOKX
 from workers import market_data, strategies
 from workers.context import context
-
-
-@pytest.fixture
-def fake_bybit():
-    fake = FakeBybit().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def fake_okx():
-    fake = FakeOKX().start()
-    yield fake
-    fake.stop()
 
 
 @dataclass
