@@ -141,8 +141,10 @@ class Gateway:
     def check_key(self, exchange_id: str, credentials: Credentials) -> dict:
         """Proves the key works; returns {"can_withdraw": bool | None, "assets": int}."""
         client = self.private(exchange_id, credentials)
-        balance = client.fetch_balance()
+        # The key's permissions first: they also tell why a key cannot be used at all (a
+        # Bybit classic account), which a balance call would only answer with an error code.
         can_withdraw = self.adapter(exchange_id).can_withdraw(client, credentials)
+        balance = client.fetch_balance()
         assets = sum(1 for amount in (balance.get("total") or {}).values() if amount)
         return {"can_withdraw": can_withdraw, "assets": assets}
 
