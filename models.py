@@ -21,10 +21,12 @@ from peewee import (
     ForeignKeyField,
     IntegerField,
     Model,
+    PostgresqlDatabase,
     SqliteDatabase,
     TextField,
 )
 from playhouse.db_url import connect as connect_url
+from psycopg2.extras import execute_values
 
 db = DatabaseProxy()
 MONEY_PLACES = Decimal(1).scaleb(-18)
@@ -269,6 +271,7 @@ def connect(database_url: str):
             field_types={"MONEY": "TEXT"},
             # WAL and a busy timeout let the bot, scheduler and workers share one file.
             pragmas={"journal_mode": "wal", "busy_timeout": 10000, "foreign_keys": 1},
+            returning_clause=True,  # SQLite >= 3.35: bulk writes learn their rows in one statement
         )
     else:
         database = connect_url(database_url, field_types={"MONEY": "NUMERIC(38,18)"})
@@ -283,6 +286,65 @@ def write_transaction():
     if isinstance(db.obj, SqliteDatabase):
         return db.atomic(lock_type="IMMEDIATE")
     return db.atomic()
+
+
+def _is_postgres() -> bool:
+    return isinstance(db.obj, PostgresqlDatabase)
+
+
+def _column_type(field) -> str:
+    return db.obj.get_context_options()["field_types"].get(field.field_type, field.field_type)
+
+
+def _row_data(row) -> dict:
+    return row.__data__ if isinstance(row, Model) else row
+
+
+def insert_rows(model, rows: list) -> list[int]:
+    """Insert many rows (model instances or dicts of field values) in one statement; their ids,
+    in order. Written below peewee's query builder, which spends far longer building a
+    thousand-row INSERT than the database spends running it."""
+    if not rows:
+        return []
+    fields = [f for f in model._meta.sorted_fields if f is not model._meta.primary_key]
+    values = []
+    for row in rows:
+        data = _row_data(row)
+        values.append(tuple(f.db_value(data[f.name] if f.name in data else _default(f)) for f in fields))
+    table = model._meta.table_name
+    columns = ", ".join(f'"{f.column_name}"' for f in fields)
+    cursor = db.obj.cursor()
+    if _is_postgres():
+        sql = f'INSERT INTO "{table}" ({columns}) VALUES %s RETURNING "id"'
+        return [row[0] for row in execute_values(cursor, sql, values, page_size=len(values), fetch=True)]
+    sql = f'INSERT INTO "{table}" ({columns}) VALUES ({", ".join("?" * len(fields))})'
+    ids = []
+    for value in values:  # SQLite runs in this process: a statement per row costs microseconds
+        cursor.execute(sql, value)
+        ids.append(cursor.lastrowid)
+    return ids
+
+
+def _default(field):
+    return field.default() if callable(field.default) else field.default
+
+
+def bulk_update(model, rows: list, fields: list) -> None:
+    """Write `fields` of many rows (model instances with ids) in one statement, below peewee's
+    query builder as insert_rows is. On PostgreSQL each value is cast to its column's type."""
+    if not rows:
+        return
+    values = [(row.id, *(f.db_value(row.__data__.get(f.name)) for f in fields)) for row in rows]
+    table = model._meta.table_name
+    cursor = db.obj.cursor()
+    if _is_postgres():
+        names = ", ".join(f'"{f.column_name}"' for f in fields)
+        changes = ", ".join(f'"{f.column_name}" = CAST(v."{f.column_name}" AS {_column_type(f)})' for f in fields)
+        sql = f'UPDATE "{table}" AS t SET {changes} FROM (VALUES %s) AS v("id", {names}) WHERE t."id" = v."id"'
+        execute_values(cursor, sql, values, page_size=len(values))
+        return
+    changes = ", ".join(f'"{f.column_name}" = ?' for f in fields)
+    cursor.executemany(f'UPDATE "{table}" SET {changes} WHERE "id" = ?', [(*v[1:], v[0]) for v in values])
 
 
 def database_now() -> dt.datetime:

@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import ccxt
 
+from exchanges.calls import concurrently
 from exchanges.errors import OrderRefused, translate_errors
 from exchanges.gateway import Credentials, Gateway
 from exchanges.markets import OrderRequest, OrderState
 
 
 class LiveAccount:
-    # Each call waits on the network: the engine runs many accounts' calls at once.
-    concurrent = True
+    @staticmethod
+    def run_many(method: str, calls: list, *args) -> list:
+        """Each call waits on the network: many accounts' calls go out at once."""
+        return concurrently(method, calls, *args)
 
     def __init__(self, gateway: Gateway, exchange_id: str, credentials: Credentials):
         self.adapter = gateway.adapter(exchange_id)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 
+from peewee import Case
+
 from models import Bot
 
 log = logging.getLogger(__name__)
@@ -92,14 +94,9 @@ def fence(token: int, bot_ids: list[int], versions: dict[int, int] | None = None
     moved on since the decision). Row locks taken here serialize actors of one bot."""
     if not bot_ids:
         return set()
-    if versions is None:
-        Bot.update(fence=token).where(Bot.id.in_(bot_ids) & (Bot.fence <= token)).execute()
-        return {b.id for b in Bot.select(Bot.id).where(Bot.id.in_(bot_ids) & (Bot.fence == token))}
-    passed = set()
-    for bot_id in bot_ids:
-        changed = Bot.update(fence=token, version=Bot.version + 1).where(
-            (Bot.id == bot_id) & (Bot.fence <= token) & (Bot.version == versions[bot_id])
-        ).execute()
-        if changed:
-            passed.add(bot_id)
-    return passed
+    condition = Bot.id.in_(bot_ids) & (Bot.fence <= token)
+    changes = {Bot.fence: token}
+    if versions is not None:
+        condition &= Bot.version == Case(Bot.id, [(bot_id, versions[bot_id]) for bot_id in bot_ids])
+        changes[Bot.version] = Bot.version + 1
+    return {bot_id for (bot_id,) in Bot.update(changes).where(condition).returning(Bot.id).tuples()}

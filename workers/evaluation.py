@@ -8,12 +8,15 @@ loss always protects); a bot whose claim is held (still acting) is skipped and c
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
+from decimal import Decimal
+from typing import NamedTuple
 
 from rq import Queue
 
-from models import ORDER_IN_FLIGHT, Bot, Order, Position, database_now
+from models import ORDER_IN_FLIGHT, Bot, Order, Position, database_now, db
 from workers import claims, market_data, strategies
 from workers.context import TRADE_QUEUE, context
 from workers.failures import register_failure
@@ -45,11 +48,48 @@ def mode_filter(testnet: bool):
     return (Bot.mode == "testnet") if testnet else (Bot.mode != "testnet")
 
 
-def bots_to_evaluate(exchange: str, symbol: str, timeframe: str, testnet: bool = False) -> list[Bot]:
-    return list(Bot.select().where(
-        (Bot.exchange == exchange) & (Bot.symbol == symbol) & (Bot.timeframe == timeframe) & mode_filter(testnet)
-        & needs_a_look()
-    ))
+def on_market(exchange: str, symbol: str, timeframe: str, testnet: bool = False):
+    return (Bot.exchange == exchange) & (Bot.symbol == symbol) & (Bot.timeframe == timeframe) & mode_filter(testnet)
+
+
+def bots_to_evaluate(exchange: str, symbol: str, timeframe: str, testnet: bool = False) -> list[BotRow]:
+    """The market's bots as plain rows: a tick reads thousands, and model objects cost more
+    than the decisions."""
+    query = Bot.select(Bot.id, Bot.status, Bot.version, Bot.strategy, Bot.params, Bot.capital).where(
+        on_market(exchange, symbol, timeframe, testnet) & needs_a_look())
+    return [BotRow(*row) for row in db.execute(query).fetchall()]
+
+
+class BotRow(NamedTuple):
+    id: int
+    status: str
+    version: int
+    strategy: str
+    params: str  # as stored (JSON text): bots sharing settings share one parse
+    capital: object  # as stored; Bot.capital.python_value makes it a Decimal
+
+    @property
+    def capital_amount(self) -> Decimal:
+        return Bot.capital.python_value(self.capital)
+
+
+_parsed_params: dict[tuple[str, str], dict | strategies.ParamError] = {}
+
+
+def parsed_params(strategy: str, stored: str) -> dict:
+    """A bot's full parameters from its stored text, parsed once per distinct settings."""
+    key = (strategy, stored)
+    if key not in _parsed_params:
+        if len(_parsed_params) > 10_000:
+            _parsed_params.clear()
+        try:
+            _parsed_params[key] = strategies.validate(strategy, json.loads(stored or "{}"))
+        except strategies.ParamError as error:
+            _parsed_params[key] = error
+    result = _parsed_params[key]
+    if isinstance(result, strategies.ParamError):
+        raise result
+    return result
 
 
 def evaluate_market(exchange: str, symbol: str, timeframe: str, tick: int, scheduled_at: float,
@@ -60,36 +100,23 @@ def evaluate_market(exchange: str, symbol: str, timeframe: str, tick: int, sched
         bots = bots_to_evaluate(exchange, symbol, timeframe, testnet)
         if not bots:
             return {"bots": 0, "acting": 0, "skipped": 0}
-        ids = [bot.id for bot in bots]
-        # Claims first: an actor that finishes after this read is seen in the rows below.
-        busy = dict(zip(ids, ctx.redis.mget([claims.claim_key(i) for i in ids])))
-        positions = {p.bot_id: p for p in Position.select().where(Position.bot.in_(ids) & (Position.status == "open"))}
-        now = database_now()
-        to_settle, blocked = set(), set()
-        for order in Order.select(Order.bot, Order.status, Order.type, Order.next_check_at).where(
-            Order.bot.in_(ids) & (Order.status.in_(ORDER_IN_FLIGHT)
-                                  | ((Order.status == "expired") & Order.next_check_at.is_null(False)))
-        ):
-            if order.next_check_at is None or order.next_check_at <= now or order.status == "recorded":
-                to_settle.add(order.bot_id)
-            if order.status in ("recorded", "sent") or (order.status == "open" and order.type == "market"):
-                blocked.add(order.bot_id)
+        market = on_market(exchange, symbol, timeframe, testnet)
+        positions = {p.bot_id: p for p in Position.select().join(Bot).where(market & (Position.status == "open"))}
+        to_settle, blocked = orders_to_settle(market)
         parsed = {}
         for bot in bots:
             try:
-                parsed[bot.id] = strategies.validate(bot.strategy, bot.params)
+                parsed[bot.id] = parsed_params(bot.strategy, bot.params)
             except strategies.ParamError as error:
-                register_failure(bot, f"Its settings are no longer valid: {error}")
-        periods = [params.get("period", 1) for params in parsed.values()]
+                register_failure(Bot.get_by_id(bot.id), f"Its settings are no longer valid: {error}")
+        periods = {params.get("period", 1) for params in parsed.values()}
         closes, price = market_data.closes_and_price(
             ctx, exchange, symbol, timeframe, min(MAX_CANDLES, max(periods, default=1)), tick, testnet
         )
-        items, skipped = [], 0
+        closes = strategies.Closes(closes)
+        wanted = []
         for bot in bots:
             if bot.id not in parsed:
-                continue
-            if busy[bot.id]:
-                skipped += 1  # still acting on an earlier tick: never two actors for one bot
                 continue
             action, quote = None, None
             if bot.id not in blocked:
@@ -97,12 +124,18 @@ def evaluate_market(exchange: str, symbol: str, timeframe: str, tick: int, sched
                     action, quote = decide_for(bot, parsed[bot.id], closes, price, positions.get(bot.id))
                 except Exception:
                     log.exception("strategy of bot %s failed", bot.id)
-                    register_failure(bot, "Its strategy failed on the latest prices.")
+                    register_failure(Bot.get_by_id(bot.id), "Its strategy failed on the latest prices.")
                     continue
             if action is None and bot.id in to_settle:
                 action = "settle"
             if action:
-                items.append([bot.id, action, quote, bot.version])
+                wanted.append([bot.id, action, quote, bot.version])
+        # A bot whose claim is held is still acting on an earlier tick: never two actors for one
+        # bot. (A decision made on rows its actor changed since carries an old version and is
+        # dropped when recorded, so this check only saves work; it reads acting bots only.)
+        busy = ctx.redis.mget([claims.claim_key(item[0]) for item in wanted]) if wanted else []
+        items = [item for item, claimed in zip(wanted, busy) if not claimed]
+        skipped = len(wanted) - len(items)
         acting = enqueue_acts(ctx, exchange, testnet, symbol, tick, items)
         record_lag(ctx, started - scheduled_at, skipped)
         return {"bots": len(bots), "acting": acting, "skipped": skipped}
@@ -110,7 +143,22 @@ def evaluate_market(exchange: str, symbol: str, timeframe: str, tick: int, sched
         ctx.redis.delete(market_busy_key(exchange, symbol, timeframe, testnet))
 
 
-def decide_for(bot: Bot, params: dict, closes, price, position):
+def orders_to_settle(market) -> tuple[set[int], set[int]]:
+    """(bots with an order due for a look, bots whose order in flight blocks a new decision)."""
+    now = database_now()
+    to_settle, blocked = set(), set()
+    query = Order.select(Order.bot, Order.status, Order.type, Order.next_check_at).join(Bot).where(
+        market & (Order.status.in_(ORDER_IN_FLIGHT)
+                  | ((Order.status == "expired") & Order.next_check_at.is_null(False))))
+    for order in query:
+        if order.next_check_at is None or order.next_check_at <= now or order.status == "recorded":
+            to_settle.add(order.bot_id)
+        if order.status in ("recorded", "sent") or (order.status == "open" and order.type == "market"):
+            blocked.add(order.bot_id)
+    return to_settle, blocked
+
+
+def decide_for(bot: BotRow, params: dict, closes, price, position):
     """(action or None, quote amount as a string or None) for one bot."""
     holding = None if position is None else strategies.Holding(
         amount=position.amount, entry_price=position.entry_price, entry_cost=position.entry_cost,
@@ -118,7 +166,7 @@ def decide_for(bot: Bot, params: dict, closes, price, position):
     )
     if holding is None and bot.status != "running":
         return None, None  # stopped or paused: no new entries
-    decision = strategies.get(bot.strategy).decide(closes, price, holding, params, bot.capital)
+    decision = strategies.get(bot.strategy).decide(closes, price, holding, params, bot.capital_amount)
     if decision.peak_price is not None and position is not None:
         Position.update(peak_price=decision.peak_price).where(Position.id == position.id).execute()
     if not decision.acts or (decision.action == "buy" and bot.status != "running"):

@@ -19,7 +19,7 @@ from exchanges.live import LiveAccount
 from exchanges.paper import PaperAccount
 from models import ApiKey, Bot, Order, Position, User, database_now
 from vault import VaultError
-from workers import failures, market_data, orders, sizing
+from workers import booking, failures, market_data, orders, sizing
 from workers.context import context
 
 log = logging.getLogger(__name__)
@@ -104,10 +104,10 @@ class Batch:
         orders.expire_recorded(self.token, [o for o in pending if o.status == "recorded"], now)
         due = [o for o in pending if o.status != "recorded"
                and (o.next_check_at is None or o.next_check_at <= now)]
-        searches = []
+        reports, searches = [], []
         for order, answer in zip(due, self._call("lookup", due)):
             if isinstance(answer, OrderState):
-                self.book(order, answer, now)
+                reports.append((order, answer))
             elif answer is None:
                 step = orders.give_up_or_wait(order, now)
                 if step == "search":
@@ -123,11 +123,12 @@ class Batch:
             since_ms = int(since.replace(tzinfo=dt.timezone.utc).timestamp() * 1000)
             for order, answer in zip(searches, self._call("in_history", searches, since_ms)):
                 if isinstance(answer, OrderState):
-                    self.book(order, answer, now)
+                    reports.append((order, answer))
                 elif answer is None:
                     orders.mark_absent(order, now)
                 else:
                     self.lookup_failed(order, answer, now)
+        self.book(reports, now)
 
     def lookup_failed(self, order: Order, error: GatewayError, now: dt.datetime) -> None:
         """Keep looking, with growing pauses; tell the owner once per kind of trouble."""
@@ -144,13 +145,16 @@ class Batch:
         else:
             orders.check_later(order, now)
 
-    def book(self, order: Order, state: OrderState, now: dt.datetime) -> None:
-        bot = self.bots[order.bot_id]
-        fill = orders.apply_state(bot, order, state, self.rules, now, self._other_fees_quote(order, state))
-        if fill is not None:
-            self.booked += 1
-        elif state.final and state.filled == 0 and order.status in ("sent", "open"):
-            failures.register_failure(bot, f"The exchange ended its {order.side} order without a fill ({state.status}).")
+    def book(self, reports: list[tuple[Order, OrderState]], now: dt.datetime) -> None:
+        """Book the exchanges' answers, all in one transaction."""
+        fills = booking.book_reports(
+            [booking.Report(self.bots[o.bot_id], o, state, self._other_fees_quote(o, state)) for o, state in reports],
+            self.rules, now)
+        self.booked += sum(fill is not None for fill in fills)
+        for (order, state), fill in zip(reports, fills):
+            if fill is None and state.final and state.filled == 0 and order.status in ("sent", "open"):
+                failures.register_failure(self.bots[order.bot_id],
+                                          f"The exchange ended its {order.side} order without a fill ({state.status}).")
 
     def _other_fees_quote(self, order: Order, state: OrderState) -> Decimal:
         """The new fees paid in a third asset (BNB), valued in the quote now."""
@@ -188,11 +192,12 @@ class Batch:
         sent = orders.mark_sent(self.token, recorded, database_now())
         answers = self._call("place", sent)
         now = database_now()
+        reports = []
         for order, answer in zip(sent, answers):
             self.placed += 1
             bot = self.bots[order.bot_id]
             if isinstance(answer, OrderState):
-                self.book(order, answer, now)
+                reports.append((order, answer))
             elif isinstance(answer, KeyRejected):
                 orders.reject(order, str(answer), now)  # a refused signature placed nothing
                 failures.pause_bot(bot, KEY_REJECTED)
@@ -200,6 +205,7 @@ class Batch:
                 orders.reject(order, str(answer), now)
                 failures.register_failure(bot, str(answer))
             # Retryable: the outcome is unknown; it stays "sent" and is looked up, never resent.
+        self.book(reports, now)
 
     def intent(self, bot: Bot, action: str, quote: str | None, limit: Decimal | None) -> dict | None:
         """The order a decision asks for, sized now; None when the bot's state no longer allows it."""

@@ -16,7 +16,7 @@ ESCAPED = "&lt;b&gt;&amp;"
 
 
 def fill(side="buy", realized_profit=None, **overrides) -> dict:
-    """The shape workers/orders.py:fill_payload puts in the outbox."""
+    """The shape workers/booking.py:fill_payload puts in the outbox."""
     payload = {
         "bot_id": 7, "bot_name": "dipper", "mode": "paper", "side": side, "symbol": "BTC/USDT",
         "base": "BTC", "quote": "USDT", "amount": "0.00150000", "price": "64000.12345678",

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from models import Bot, Fill, Order, Position, database_now, db
 from tests.workers.conftest import act_for, make_bot, make_key, make_user, see_price
-from workers import claims, orders
+from workers import booking, claims, orders
 
 
 def _run_in_child(env: dict, bot_id: int, version: int, start: multiprocessing.Event, results) -> None:
@@ -115,9 +115,14 @@ def test_booking_the_same_exchange_report_twice_books_once(ctx, fake_binance):
     fresh = Order.get_by_id(order.id)
     report = OrderState("1", "filled", Decimal("0.00167"), Decimal("99.365"), {"BTC": Decimal("0.00000167")})
     rules = ctx.gateway.market_rules("binance", "BTC/USDT")
-    first = orders.apply_state(Bot.get_by_id(bot.id), fresh, report, rules, database_now())
-    second = orders.apply_state(Bot.get_by_id(bot.id), fresh, report, rules, database_now())  # a late writer
-    third = orders.apply_state(Bot.get_by_id(bot.id), stale_copy, report, rules, database_now())
+
+    def book(order_as_read):
+        return booking.book_reports([booking.Report(Bot.get_by_id(bot.id), order_as_read, report)], rules,
+                                    database_now())[0]
+
+    first = book(fresh)
+    second = book(fresh)  # a late writer
+    third = book(stale_copy)
 
     assert first is not None and second is None and third is None
     assert Fill.select().where(Fill.order == order.id).count() == 1

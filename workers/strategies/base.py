@@ -79,8 +79,22 @@ def parse_params(specs: dict[str, Param], raw: dict[str, str]) -> dict[str, obje
     return params
 
 
+class Closes(list):
+    """Closed candles' closes, oldest first, that remember their moving averages: a market's
+    thousands of bots ask for a few periods, each computed once."""
+
+    def __init__(self, values=()):
+        super().__init__(values)
+        self.averages: dict[int, Decimal | None] = {}
+
+
 def sma(closes: list[Decimal], period: int) -> Decimal | None:
-    if period <= 0 or len(closes) < period:
-        return None
-    window = closes[-period:]
-    return sum(window, Decimal(0)) / period
+    remembered = getattr(closes, "averages", None)
+    if remembered is not None and period in remembered:
+        return remembered[period]
+    average = None
+    if 0 < period <= len(closes):
+        average = sum(closes[-period:], Decimal(0)) / period
+    if remembered is not None:
+        remembered[period] = average
+    return average
