@@ -5,6 +5,7 @@ from models import ORDER_IN_FLIGHT, ApiKey, Bot, Order, Position, get_owned, own
 from rpc import UserError
 from vault import mask
 from exchanges import SUPPORTED_EXCHANGES, Credentials, check_exchange
+from exchanges.gateway import needs_passphrase
 
 ADDKEY_USAGE = "/addkey <exchange> <api_key> <secret> [passphrase] [testnet]"
 
@@ -22,6 +23,11 @@ def parse_addkey(args: list[str]) -> tuple[str, Credentials]:
     if len(api_key) < 8 or len(secret) < 8:
         raise UserError("That does not look like an API key and secret: both are long strings from the exchange's API page.")
     passphrase = words[3] if len(words) == 4 else None
+    if needs_passphrase(exchange) and passphrase is None:
+        raise UserError(f"{exchange} keys come with the passphrase you chose when creating them. "
+                        f"Usage: /addkey {exchange} <api_key> <secret> <passphrase> [testnet]")
+    if not needs_passphrase(exchange) and passphrase is not None:
+        raise UserError(f"{exchange} keys have no passphrase: send only the key and the secret. Usage: {ADDKEY_USAGE}")
     return exchange, Credentials(api_key=api_key, secret=secret, passphrase=passphrase, testnet=testnet)
 
 

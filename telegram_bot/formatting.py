@@ -15,10 +15,12 @@ MAX_PLACES = 8  # no exchange quotes finer than this
 COMMANDS = [
     ("start", "/start", "register this chat"),
     ("help", "/help", "this list"),
-    ("addkey", "/addkey binance <api_key> <secret> [testnet]", "add an exchange API key (your message is deleted at once)"),
+    ("addkey", "/addkey binance <api_key> <secret> [testnet]",
+     "add an API key of binance, bybit or okx; okx keys with their passphrase: "
+     "/addkey okx <api_key> <secret> <passphrase> (your message is deleted at once)"),
     ("keys", "/keys", "your API keys, masked"),
     ("delkey", "/delkey 1", "remove key 1"),
-    ("newbot", "/newbot 1 BTC/USDT 100 dip dip=0.6 tp=1.5 sl=3", "a bot on key 1, or on paper:binance"),
+    ("newbot", "/newbot 1 BTC/USDT 100 dip dip=0.6 tp=1.5 sl=3", "a bot on key 1, or on paper:binance, paper:bybit, paper:okx"),
     ("bots", "/bots", "your bots with status and profit"),
     ("startbot", "/startbot 1", "start bot 1"),
     ("stopbot", "/stopbot 1", "stop bot 1 (no new entries; an open position still exits)"),

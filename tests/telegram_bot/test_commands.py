@@ -87,7 +87,8 @@ def test_start_is_idempotent(user):
 
 def test_help_lists_every_command_with_an_example(user):
     text = user.say("/help", "botfleet")
-    for command in ("/addkey binance", "/newbot 1 BTC/USDT 100", "/startbot 1", "/deletebot 1", "/balance"):
+    for command in ("/addkey binance", "/addkey okx", "/newbot 1 BTC/USDT 100", "/startbot 1", "/deletebot 1",
+                    "/balance"):
         assert command in text
 
 
@@ -120,7 +121,7 @@ def test_addkey_without_enough_words_shows_usage_and_still_deletes_the_message(u
 
 
 def test_addkey_for_an_unknown_exchange_names_the_supported_ones(user):
-    assert "exchange (binance)" in user.say("/addkey krakenx aaaaaaaaaa bbbbbbbbbb", "⚠️")
+    assert "exchange (binance, bybit, okx)" in user.say("/addkey krakenx aaaaaaaaaa bbbbbbbbbb", "⚠️")
 
 
 def test_addkey_without_the_exchange_never_echoes_the_pasted_key(user):
