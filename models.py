@@ -300,10 +300,11 @@ def _row_data(row) -> dict:
     return row.__data__ if isinstance(row, Model) else row
 
 
-def insert_rows(model, rows: list) -> list[int]:
+def insert_rows(model, rows: list, skip_existing: bool = False) -> list[int]:
     """Insert many rows (model instances or dicts of field values) in one statement; their ids,
-    in order. Written below peewee's query builder, which spends far longer building a
-    thousand-row INSERT than the database spends running it."""
+    in order (none with skip_existing, which leaves out rows a unique index already has).
+    Written below peewee's query builder, which spends far longer building a thousand-row
+    INSERT than the database spends running it."""
     if not rows:
         return []
     fields = [f for f in model._meta.sorted_fields if f is not model._meta.primary_key]
@@ -314,10 +315,18 @@ def insert_rows(model, rows: list) -> list[int]:
     table = model._meta.table_name
     columns = ", ".join(f'"{f.column_name}"' for f in fields)
     cursor = db.obj.cursor()
+    conflict = " ON CONFLICT DO NOTHING" if skip_existing else ""
     if _is_postgres():
+        if skip_existing:
+            execute_values(cursor, f'INSERT INTO "{table}" ({columns}) VALUES %s{conflict}', values,
+                           page_size=len(values))
+            return []
         sql = f'INSERT INTO "{table}" ({columns}) VALUES %s RETURNING "id"'
         return [row[0] for row in execute_values(cursor, sql, values, page_size=len(values), fetch=True)]
-    sql = f'INSERT INTO "{table}" ({columns}) VALUES ({", ".join("?" * len(fields))})'
+    sql = f'INSERT INTO "{table}" ({columns}) VALUES ({", ".join("?" * len(fields))}){conflict}'
+    if skip_existing:
+        cursor.executemany(sql, values)
+        return []
     ids = []
     for value in values:  # SQLite runs in this process: a statement per row costs microseconds
         cursor.execute(sql, value)

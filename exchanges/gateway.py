@@ -82,6 +82,7 @@ class Gateway:
         self._lock = threading.Lock()
         # Private calls of every key reuse connections (no TCP or TLS handshake per order).
         self._session = requests.Session()
+        self._session.trust_env = False  # as ccxt's own sessions: no proxy lookup in the environment per call
         adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=HTTP_POOL_SIZE)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
