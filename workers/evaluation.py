@@ -52,16 +52,24 @@ def mode_filter(testnet: bool):
     return (Bot.mode == "testnet") if testnet else (Bot.mode != "testnet")
 
 
-def on_market(exchange: str, symbol: str, timeframe: str, testnet: bool = False):
-    return (Bot.exchange == exchange) & (Bot.symbol == symbol) & (Bot.timeframe == timeframe) & mode_filter(testnet)
+def on_markets(exchange: str, testnet: bool, markets: list):
+    """Bots of these (symbol, timeframe) markets of a venue, and maybe a few more (symbols and
+    timeframes are matched apart; callers keep only their markets' rows)."""
+    return (Bot.exchange == exchange) & Bot.symbol.in_(sorted({m[0] for m in markets})) & Bot.timeframe.in_(
+        sorted({m[1] for m in markets})) & mode_filter(testnet)
 
 
-def bots_to_evaluate(exchange: str, symbol: str, timeframe: str, testnet: bool = False) -> list[BotRow]:
-    """The market's bots as plain rows: a tick reads thousands, and model objects cost more
-    than the decisions."""
-    query = Bot.select(Bot.id, Bot.status, Bot.version, Bot.strategy, Bot.params, Bot.capital).where(
-        on_market(exchange, symbol, timeframe, testnet) & needs_a_look())
-    return [BotRow(*row) for row in db.execute(query).fetchall()]
+def bots_to_evaluate(exchange: str, testnet: bool, markets: list) -> dict[tuple[str, str], list[BotRow]]:
+    """Each market's bots as plain rows, in one query: a tick reads thousands, and model
+    objects cost more than the decisions."""
+    query = Bot.select(Bot.symbol, Bot.timeframe, Bot.id, Bot.status, Bot.version, Bot.strategy, Bot.params,
+                       Bot.capital).where(on_markets(exchange, testnet, markets) & needs_a_look())
+    wanted = {tuple(market) for market in markets}
+    by_market: dict[tuple[str, str], list[BotRow]] = {}
+    for symbol, timeframe, *row in db.execute(query).fetchall():
+        if (symbol, timeframe) in wanted:
+            by_market.setdefault((symbol, timeframe), []).append(BotRow(*row))
+    return by_market
 
 
 class BotRow(NamedTuple):
@@ -74,7 +82,8 @@ class BotRow(NamedTuple):
 
     @property
     def capital_amount(self) -> Decimal:
-        return Bot.capital.python_value(self.capital)
+        # PostgreSQL hands back a Decimal, SQLite the decimal text: either is exact.
+        return self.capital if isinstance(self.capital, Decimal) else Decimal(self.capital)
 
 
 _parsed_params: dict[tuple[str, str], dict | strategies.ParamError] = {}
@@ -101,11 +110,13 @@ def evaluate_markets(exchange: str, testnet: bool, markets: list, tick: int, sch
     latency is paid once per job, not once per market), then each market's bots decide."""
     ctx = context()
     try:
-        loaded = []
-        for symbol, timeframe in markets:
-            bots = bots_to_evaluate(exchange, symbol, timeframe, testnet)
-            if bots:
-                loaded.append((symbol, timeframe, bots, parse_all(bots)))
+        loaded = [(symbol, timeframe, bots, parse_all(bots))
+                  for (symbol, timeframe), bots in bots_to_evaluate(exchange, testnet, markets).items()]
+        if not loaded:
+            return {"bots": 0, "acting": 0, "skipped": 0}
+        scope = on_markets(exchange, testnet, markets)
+        positions = {p.bot_id: p for p in Position.select().join(Bot).where(scope & (Position.status == "open"))}
+        to_settle, blocked = orders_to_settle(scope)
         candles = _prefetch(ctx, exchange, testnet, tick, [
             (symbol, timeframe, min(MAX_CANDLES, max((p.get("period", 1) for p in parsed.values()), default=1)))
             for symbol, timeframe, _, parsed in loaded])
@@ -115,7 +126,7 @@ def evaluate_markets(exchange: str, testnet: bool, markets: list, tick: int, sch
                 log.warning("no candles for %s %s this tick: %s", exchange, symbol, fetched)
                 continue
             lag = time.time() - scheduled_at  # how late this market's decisions start
-            acting, busy = _evaluate(ctx, exchange, testnet, symbol, timeframe, bots, parsed, *fetched)
+            acting, busy = _evaluate(ctx, bots, parsed, *fetched, positions, to_settle, blocked)
             record_lag(ctx, lag, busy)
             items += acting
             evaluated += len(bots)
@@ -155,12 +166,9 @@ def _prefetch(ctx, exchange: str, testnet: bool, tick: int, wanted: list) -> lis
     return list(_fetch_pool.map(lambda args: fetch(*args), wanted))
 
 
-def _evaluate(ctx, exchange: str, testnet: bool, symbol: str, timeframe: str, bots: list[BotRow],
-              parsed: dict, closes, price) -> tuple[list, int]:
+def _evaluate(ctx, bots: list[BotRow], parsed: dict, closes, price, positions: dict, to_settle: set,
+              blocked: set) -> tuple[list, int]:
     """(act items of the market's bots that must act, how many of those are still busy)."""
-    market = on_market(exchange, symbol, timeframe, testnet)
-    positions = {p.bot_id: p for p in Position.select().join(Bot).where(market & (Position.status == "open"))}
-    to_settle, blocked = orders_to_settle(market)
     wanted = []
     for bot in bots:
         if bot.id not in parsed:
@@ -185,12 +193,12 @@ def _evaluate(ctx, exchange: str, testnet: bool, symbol: str, timeframe: str, bo
     return items, len(wanted) - len(items)
 
 
-def orders_to_settle(market) -> tuple[set[int], set[int]]:
+def orders_to_settle(scope) -> tuple[set[int], set[int]]:
     """(bots with an order due for a look, bots whose order in flight blocks a new decision)."""
     now = database_now()
     to_settle, blocked = set(), set()
     query = Order.select(Order.bot, Order.status, Order.type, Order.next_check_at).join(Bot).where(
-        market & (Order.status.in_(ORDER_IN_FLIGHT)
+        scope & (Order.status.in_(ORDER_IN_FLIGHT)
                   | ((Order.status == "expired") & Order.next_check_at.is_null(False))))
     for order in query:
         if order.next_check_at is None or order.next_check_at <= now or order.status == "recorded":
