@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from rq import Queue
 
-from models import ORDER_IN_FLIGHT, Bot, Order, Position, database_now, db
+from models import ORDER_IN_FLIGHT, Bot, Order, Position, canonical, database_now, db
 from workers import claims, market_data, strategies
 from workers.context import TRADE_QUEUE, context
 from workers.failures import register_failure
@@ -221,7 +221,7 @@ def decide_for(bot: BotRow, params: dict, closes, price, position):
         Position.update(peak_price=decision.peak_price).where(Position.id == position.id).execute()
     if not decision.acts or (decision.action == "buy" and bot.status != "running"):
         return None, None
-    return decision.action, None if decision.quote_amount is None else str(decision.quote_amount)
+    return decision.action, None if decision.quote_amount is None else str(canonical(decision.quote_amount))
 
 
 def enqueue_acts(ctx, exchange: str, testnet: bool, tick: int, items: list) -> int:
