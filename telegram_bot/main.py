@@ -22,8 +22,8 @@ from telegram.ext import (
 import models
 import settings as settings_module
 from logconfig import configure_logging
-from telegram_bot import formatting, keyboards
-from telegram_bot.access import Services, on_error
+from telegram_bot import formatting, i18n, keyboards
+from telegram_bot.access import NEW_MESSAGE, PRIVATE, PRIVATE_MESSAGE, Services, on_error
 from telegram_bot.commands import admin, bots, keys, reports, start
 from telegram_bot.notifier import Notifier
 from vault import Vault
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 COMMAND_HANDLERS = {
     "start": start.start,
     "help": start.help_command,
-    "addkey": keys.addkey,
+    "addkey": keys.addkey_line,
     "keys": keys.keys,
     "delkey": keys.delkey,
     "newbot": bots.newbot,
@@ -51,11 +51,19 @@ COMMAND_HANDLERS = {
 }
 
 
+async def publish_command_menu(bot) -> None:
+    """The command menu in every language (Telegram picks it by the user's language_code)."""
+    for language in i18n.languages():
+        i18n.use(language)
+        commands = [BotCommand(name, what) for name, what in formatting.command_menu()]
+        code = None if language == i18n.DEFAULT else language.split("_")[0]
+        await bot.set_my_commands(commands, language_code=code)
+    i18n.use(i18n.DEFAULT)
+
+
 async def on_startup(application: Application) -> None:
     """Publish the command menu and start delivering the outbox."""
-    await application.bot.set_my_commands(
-        [BotCommand(name, what[:256]) for name, _, what in formatting.COMMANDS]
-    )
+    await publish_command_menu(application.bot)
     notifier = Notifier(application.bot)
     application.bot_data["notifier_task"] = asyncio.get_running_loop().create_task(notifier.run())
 
@@ -85,11 +93,14 @@ def build_application(config: settings_module.Settings) -> Application:
         vault=Vault(config.require_fernet_keys()),
         reports_queue=Queue(REPORT_QUEUE, connection=redis),
     )
+    # Before anything else, in any chat: a pasted secret is deleted.
+    application.add_handler(MessageHandler(filters.UpdateType.MESSAGES, keys.guard_secrets), group=-1)
     for name, handler in COMMAND_HANDLERS.items():
-        application.add_handler(CommandHandler(name, handler))
+        application.add_handler(CommandHandler(name, handler, filters=PRIVATE_MESSAGE))
     application.add_handler(CallbackQueryHandler(bots.deletebot_answer, pattern=f"^{keyboards.DELETE_BOT}:"))
-    application.add_handler(MessageHandler(filters.COMMAND, start.unknown_command))
-    application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, start.plain_text))
+    application.add_handler(MessageHandler(PRIVATE_MESSAGE & filters.COMMAND, start.unknown_command))
+    application.add_handler(MessageHandler(PRIVATE_MESSAGE & filters.TEXT & ~filters.COMMAND, start.plain_text))
+    application.add_handler(MessageHandler(~PRIVATE & NEW_MESSAGE & filters.COMMAND, start.group_chat))
     application.add_error_handler(on_error)
     return application
 

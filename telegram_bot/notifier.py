@@ -17,7 +17,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from models import Outbox, User, utcnow
-from telegram_bot import formatting
+from telegram_bot import formatting, i18n
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +30,8 @@ MAX_ATTEMPTS = 12  # with doubling backoff, about ten minutes of trying
 def pending_rows(waiting_chats: list[int]) -> list[Outbox]:
     """Unsent rows of reachable users, oldest first, leaving out chats that wait to retry
     (so one chat's backlog never starves the others)."""
-    reachable = User.select(User.id).where(User.reachable == True)  # noqa: E712 (peewee expression)
-    query = Outbox.select().where(Outbox.sent_at.is_null() & Outbox.failed_at.is_null() & Outbox.user.in_(reachable))
+    query = (Outbox.select(Outbox, User).join(User)  # the user's language and preferences come along
+             .where(Outbox.sent_at.is_null() & Outbox.failed_at.is_null() & (User.reachable == True)))  # noqa: E712
     if waiting_chats:
         query = query.where(Outbox.chat_id.not_in(waiting_chats))
     return list(query.order_by(Outbox.id).limit(BATCH_ROWS))
@@ -87,6 +87,7 @@ class Notifier:
 
     async def deliver_chat(self, chat_id: int, user_id: int, rows: list[Outbox]) -> None:
         loop = asyncio.get_running_loop()
+        i18n.use(rows[0].user.language)  # this task's language: each chat is delivered in its own task
         given_up: set[int] = set()
         for text, row_ids, completes in pieces_for_chat(rows):
             if given_up.issuperset(row_ids):

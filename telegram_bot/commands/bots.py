@@ -29,7 +29,7 @@ async def bots(update: Update, context: ContextTypes.DEFAULT_TYPE, user) -> None
 
 
 async def _usage(update: Update, command: str) -> None:
-    await reply(update, formatting.error(f"Usage: /{command} <bot_id>, e.g. /{command} 1. See your bots with /bots."))
+    await reply(update, formatting.usage_bot_id(command))
 
 
 @registered
@@ -67,7 +67,7 @@ async def deletebot_answer(update: Update, context: ContextTypes.DEFAULT_TYPE, u
     _, answer, bot_id = keyboards.parse_callback(query.data)
     await query.answer()
     if answer != "yes":
-        await query.edit_message_text(f"Kept bot {bot_id}.")
+        await query.edit_message_text(formatting.bot_kept(bot_id), parse_mode=ParseMode.HTML)
         return
     bot = await blocking(bot_rpc.delete_bot, user, bot_id)
     await query.edit_message_text(formatting.bot_deleted(bot), parse_mode=ParseMode.HTML)

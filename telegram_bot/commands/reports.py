@@ -5,7 +5,7 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from models import ApiKey, get_owned
-from rpc import UserError
+from rpc import N_, UserError
 from rpc import reports as report_rpc
 from telegram_bot import formatting
 from telegram_bot.access import blocking, registered, reply, services
@@ -14,7 +14,7 @@ from workers.jobs import report_balance
 
 def optional_id(context: ContextTypes.DEFAULT_TYPE, command: str) -> str | None:
     if len(context.args) > 1:
-        raise UserError(f"Usage: /{command} [id], e.g. /{command} or /{command} 1.")
+        raise UserError(N_("Usage: /{command} [id], e.g. /{command} or /{command} 1."), command=command)
     return context.args[0] if context.args else None
 
 
@@ -31,7 +31,7 @@ async def trades(update: Update, context: ContextTypes.DEFAULT_TYPE, user) -> No
     """The latest fills of the user's bots."""
     count = optional_id(context, "trades") or "10"
     if not count.isdigit() or int(count) < 1:
-        raise UserError("Usage: /trades [n], e.g. /trades 20 (at most 50).")
+        raise UserError(N_("Usage: /trades [n], e.g. /trades 20 (at most 50)."))
     await reply(update, formatting.trades_list(await blocking(report_rpc.latest_trades, user, int(count))))
 
 
@@ -52,4 +52,4 @@ async def balance(update: Update, context: ContextTypes.DEFAULT_TYPE, user) -> N
         return
     key = await blocking(get_owned, ApiKey, user, key_id)
     await blocking(services(context).reports_queue.enqueue, report_balance, user.id, key.id, result_ttl=60, failure_ttl=3600)
-    await reply(update, f"Fetching the balances of key {key.id} from {key.exchange}…")
+    await reply(update, formatting.fetching_balance(key))

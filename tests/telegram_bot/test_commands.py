@@ -1,78 +1,12 @@
-"""Chat commands through the real bot process: one-line forms, bad input, and owner scoping.
-
-One service (release, bot, a worker) runs for the whole module against the fakes, a real
-Redis and a SQLite database; each test plays a different chat so tests do not share state.
-"""
+"""Chat commands through the real bot process: one-line forms, bad input, and owner scoping."""
 from __future__ import annotations
 
-import itertools
 import secrets
 
 import pytest
-import redis
-from cryptography.fernet import Fernet
 
-from tests.conftest import TELEGRAM_TOKEN, TEST_REDIS_URL
-from tests.fakes.binance_api import FakeBinance
-from tests.fakes.telegram_api import FakeTelegram
-from tests.harness import Service
-from tests.test_end_to_end import number_after, service_env
-
-WAIT = 30
-_chats = itertools.count(8001)
-
-
-@pytest.fixture(scope="module")
-def fakes():
-    telegram, binance = FakeTelegram(token=TELEGRAM_TOKEN).start(), FakeBinance().start()
-    yield telegram, binance
-    telegram.stop()
-    binance.stop()
-
-
-@pytest.fixture(scope="module")
-def service(fakes, tmp_path_factory):
-    telegram, binance = fakes
-    redis.Redis.from_url(TEST_REDIS_URL).flushdb()
-    folder = tmp_path_factory.mktemp("service")
-    env = service_env(f"sqlite:///{folder / 'botfleet.db'}", TEST_REDIS_URL, Fernet.generate_key().decode(), telegram, binance)
-    running = Service(env, folder, workers=1).start(names=("bot", "worker"))
-    yield running
-    running.stop()
-
-
-class Chat:
-    """One user's chat with the bot."""
-
-    def __init__(self, telegram: FakeTelegram, binance: FakeBinance):
-        self.telegram, self.binance, self.id = telegram, binance, next(_chats)
-
-    def say(self, text: str, expect: str = "") -> str:
-        before = len(self.telegram.bot_messages(self.id))
-        self.telegram.send_user_message(self.id, text)
-        return self.telegram.wait_for_bot_message(self.id, expect or None, timeout=WAIT, after=before)["text"]
-
-    def registered(self) -> "Chat":
-        self.say("/start", "registered")
-        return self
-
-    def with_key(self, can_withdraw=False) -> int:
-        api_key, secret = "k" + secrets.token_hex(16), secrets.token_hex(32)
-        self.binance.add_account(api_key, secret, {"USDT": "1000"}, can_withdraw=can_withdraw)
-        return number_after("Key", self.say(f"/addkey binance {api_key} {secret}", "added"))
-
-    def with_bot(self, key_ref="paper:binance") -> int:
-        return number_after("Bot", self.say(f"/newbot {key_ref} BTC/USDT 100", "Created"))
-
-
-@pytest.fixture
-def chat(service, fakes):
-    return Chat(*fakes)
-
-
-@pytest.fixture
-def user(chat):
-    return chat.registered()
+from tests.telegram_bot.chat import WAIT, Chat
+from tests.test_end_to_end import number_after
 
 
 def test_an_unregistered_chat_is_asked_to_start_first(chat):
@@ -213,5 +147,5 @@ def test_trades_with_a_bad_count_shows_usage(user):
 def test_balance_of_a_key_arrives_from_a_worker(user):
     key_id = user.with_key()
     user.say(f"/balance {key_id}", "Fetching")
-    balance = user.telegram.wait_for_bot_message(user.id, "USDT: 1000 free", timeout=WAIT)
+    balance = user.telegram.wait_for_bot_message(user.id, "USDT: 1,000 free", timeout=WAIT)
     assert f"key {key_id}" in balance["text"]
