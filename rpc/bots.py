@@ -26,12 +26,7 @@ def parse_newbot(args: list[str]) -> dict:
     strategy = strategies.DEFAULT_STRATEGY
     if rest and "=" not in rest[0]:
         strategy, rest = rest[0].lower(), rest[1:]
-    params = {}
-    for word in rest:
-        name, sep, value = word.partition("=")
-        if not sep or not name or not value:
-            raise UserError(N_("Strategy settings are name=value pairs, like dip=0.6; got '{word}'."), word=word)
-        params[name.lower()] = value
+    params = parse_params(rest)
     try:
         capital = Decimal(capital_text)
     except InvalidOperation:
@@ -85,6 +80,33 @@ def create_bot(user, gateway, key_ref: str, symbol: str, capital: Decimal, strat
         timeframe=str(full_params.get("timeframe", "1m")),
     )
     return bot_view(bot)
+
+
+def market_for_newbot(gateway, exchange: str, symbol: str, testnet: bool) -> dict:
+    """The market a guided /newbot asks about: its symbol, currencies and the least capital."""
+    if "/" not in symbol:
+        raise UserError(N_("Symbols look like BTC/USDT (base/quote); got '{symbol}'."), symbol=symbol)
+    rules = gateway.market_rules(exchange, symbol.upper(), testnet)
+    return {"symbol": rules.symbol, "base": rules.base, "quote": rules.quote, "minimum": smallest_capital(rules)}
+
+
+def parse_capital(text: str, minimum: Decimal | None = None) -> Decimal:
+    """A typed capital, checked like /newbot's (and against the market's minimum when known)."""
+    capital = parse_newbot(["paper:x", "X/Y", text.strip()])["capital"]
+    if minimum is not None and capital < minimum:
+        raise UserError(N_("Use at least {minimum} for this market; got '{capital}'."), minimum=minimum, capital=text)
+    return capital
+
+
+def parse_params(words: list[str]) -> dict:
+    """name=value words as a dict, or UserError."""
+    params = {}
+    for word in words:
+        name, sep, value = word.partition("=")
+        if not sep or not name or not value:
+            raise UserError(N_("Strategy settings are name=value pairs, like dip=0.6; got '{word}'."), word=word)
+        params[name.lower()] = value
+    return params
 
 
 def list_bots(user) -> list[dict]:

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/venv.sh
 POT=telegram_bot/locales/botfleet.pot
-pybabel extract -F babel.cfg -k t -k ParamError --sort-by-file --no-wrap \
+pybabel extract -F babel.cfg -k t -k ParamError -k Param:3 --sort-by-file --no-wrap \
   --project botfleet --copyright-holder botfleet -o "$POT" .
 if [ "${1:-}" = "init" ]; then
   pybabel init -i "$POT" -d telegram_bot/locales -D botfleet -l "$2" --no-wrap

@@ -44,6 +44,12 @@ def _decimal(value: Decimal, pattern: str) -> str:
     return format_decimal(value, format=pattern, locale=i18n.locale())
 
 
+def plain(value) -> str:
+    """A decimal as typed in a command: positional, no grouping, no trailing zeros."""
+    text = format(Decimal(value).normalize(), "f")
+    return text if "." not in text else text.rstrip("0").rstrip(".")
+
+
 def num(value, places: int | None = None) -> str:
     """A decimal without exponent or trailing zeros (at most 8 decimals), or with exactly `places`."""
     if value is None:
@@ -310,6 +316,71 @@ def bots_list(bots: list[dict]) -> Html:
     if not bots:
         return t("You have no bots yet. Create one with /newbot, e.g. /newbot paper:binance BTC/USDT 100")
     return join([t("<b>Your bots</b>"), *(bot_line(b) for b in bots)])
+
+
+# --- guided conversations --------------------------------------------------------------
+
+def cancelled() -> Html:
+    return t("Cancelled. Nothing was changed.")
+
+
+def nothing_to_cancel() -> Html:
+    return t("There is nothing to cancel. Send /help to see what I can do.")
+
+
+def expired_question() -> Html:
+    return t("This question has expired. Send the command again.")
+
+
+def newbot_ask_exchange() -> Html:
+    return t("<b>New bot</b> (step 1 of 6). Which exchange? /cancel leaves at any step.")
+
+
+def newbot_ask_key(exchange: str, has_keys: bool) -> Html:
+    head = t("<b>New bot</b> (step 2 of 6). Which API key on {exchange}, or a paper bot with a simulated wallet?",
+             exchange=exchange)
+    if not has_keys:
+        head += "\n" + t("You have no key on {exchange} yet: add one with /addkey, or start on paper.", exchange=exchange)
+    return Html(head)
+
+
+def newbot_ask_symbol() -> Html:
+    return t("<b>New bot</b> (step 3 of 6). Which market? The most traded are below, or type one, like BTC/USDT.")
+
+
+def newbot_ask_capital(market: dict) -> Html:
+    return t("<b>New bot</b> (step 4 of 6). How much {quote} may it trade with? The minimum on {symbol} is "
+             "{minimum} {quote}. Press an amount or type one.", quote=market["quote"], symbol=market["symbol"],
+             minimum=num(market["minimum"]))
+
+
+def newbot_ask_strategy() -> Html:
+    return join([t("<b>New bot</b> (step 5 of 6). Which strategy?"),
+                 t("<code>dip</code>: buys a dip below the moving average, sells at take profit or stop loss.")])
+
+
+def newbot_ask_params(strategy: str, params: dict, specs: dict) -> Html:
+    lines = [t("<b>New bot</b> (step 6 of 6). Settings of <code>{strategy}</code>:", strategy=strategy)]
+    for name, spec in specs.items():
+        value = params[name]
+        shown = num(value) if isinstance(value, Decimal) else str(value)
+        lines.append(t("<code>{name}</code> = <b>{value}</b> — {help}", name=name, value=shown, help=_(spec.help)))
+    lines += ["", t("Press the button to keep them, or type changes like <code>dip=0.8 tp=2</code>.")]
+    return join(lines)
+
+
+def newbot_summary(answers: dict, params: dict) -> Html:
+    settings = " ".join(f"{name}={value}" for name, value in sorted(params.items()))
+    return join([
+        t("<b>New bot</b>: please check."),
+        t("{exchange} {symbol}, {mode}, capital {capital} {quote}", exchange=answers["exchange"],
+          symbol=answers["symbol"], mode=mode(answers["mode"]), capital=num(Decimal(answers["capital"])),
+          quote=answers["quote"]),
+        t("strategy {strategy}: <code>{params}</code>", strategy=answers["strategy"], params=settings),
+        t("Same as: <code>/newbot {key} {symbol} {capital} {strategy} {params}</code>", key=answers["key_ref"],
+          symbol=answers["symbol"], capital=answers["capital"], strategy=answers["strategy"],
+          params=" ".join(f"{n}={v}" for n, v in sorted(answers.get("params", {}).items()))),
+    ])
 
 
 # --- trades, positions, profit, balances -------------------------------------------------

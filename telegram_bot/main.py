@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import logging
 import sys
+import warnings
 
 from rq import Queue
 from telegram import BotCommand, Update
@@ -25,12 +26,19 @@ from logconfig import configure_logging
 from telegram_bot import formatting, i18n, keyboards
 from telegram_bot.access import NEW_MESSAGE, PRIVATE, PRIVATE_MESSAGE, Services, on_error
 from telegram_bot.commands import admin, bots, keys, reports, start
+from telegram_bot.conversations import newbot
+from telegram_bot.persistence import RedisPersistence
+from telegram_bot.updates import ChatOrderedUpdateProcessor
 from telegram_bot.notifier import Notifier
 from vault import Vault
 from workers.context import REPORT_QUEUE, redis_from_url
 from exchanges import Gateway
 
 log = logging.getLogger(__name__)
+# Our conversations track callback queries per chat and user, not per message, on purpose.
+warnings.filterwarnings("ignore", message=".*per_message=False.*")
+
+CONVERSATIONS = (newbot.conversation,)
 
 COMMAND_HANDLERS = {
     "start": start.start,
@@ -38,7 +46,6 @@ COMMAND_HANDLERS = {
     "addkey": keys.addkey_line,
     "keys": keys.keys,
     "delkey": keys.delkey,
-    "newbot": bots.newbot,
     "bots": bots.bots,
     "startbot": bots.startbot,
     "stopbot": bots.stopbot,
@@ -81,7 +88,8 @@ def build_application(config: settings_module.Settings) -> Application:
         .token(config.require_telegram_token())
         .base_url(config.telegram_api_url)
         .rate_limiter(AIORateLimiter(max_retries=3))
-        .concurrent_updates(True)  # one slow chat never holds up the others
+        .concurrent_updates(ChatOrderedUpdateProcessor())  # chats at once, each chat's updates in order
+        .persistence(RedisPersistence(config.require_redis_url()))  # conversations survive a restart
         .post_init(on_startup)
         .post_shutdown(on_shutdown)
         .build()
@@ -95,9 +103,13 @@ def build_application(config: settings_module.Settings) -> Application:
     )
     # Before anything else, in any chat: a pasted secret is deleted.
     application.add_handler(MessageHandler(filters.UpdateType.MESSAGES, keys.guard_secrets), group=-1)
+    for conversation in CONVERSATIONS:
+        application.add_handler(conversation())
     for name, handler in COMMAND_HANDLERS.items():
         application.add_handler(CommandHandler(name, handler, filters=PRIVATE_MESSAGE))
     application.add_handler(CallbackQueryHandler(bots.deletebot_answer, pattern=f"^{keyboards.DELETE_BOT}:"))
+    application.add_handler(CommandHandler("cancel", start.nothing_to_cancel, filters=PRIVATE_MESSAGE))
+    application.add_handler(CallbackQueryHandler(start.expired_button))  # a question no flow waits for any more
     application.add_handler(MessageHandler(PRIVATE_MESSAGE & filters.COMMAND, start.unknown_command))
     application.add_handler(MessageHandler(PRIVATE_MESSAGE & filters.TEXT & ~filters.COMMAND, start.plain_text))
     application.add_handler(MessageHandler(~PRIVATE & NEW_MESSAGE & filters.COMMAND, start.group_chat))

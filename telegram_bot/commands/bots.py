@@ -1,4 +1,4 @@
-"""/newbot, /bots, /startbot, /stopbot, /deletebot and its confirmation button."""
+"""/bots, /startbot, /stopbot, /deletebot and its confirmation button."""
 from __future__ import annotations
 
 from telegram import Update
@@ -12,14 +12,6 @@ from telegram_bot.access import blocking, registered, reply, services
 
 def one_bot_id(context: ContextTypes.DEFAULT_TYPE) -> str | None:
     return context.args[0] if len(context.args) == 1 else None
-
-
-@registered
-async def newbot(update: Update, context: ContextTypes.DEFAULT_TYPE, user) -> None:
-    """Create a bot, stopped, and show its full settings."""
-    spec = bot_rpc.parse_newbot(context.args)
-    bot = await blocking(bot_rpc.create_bot, user, services(context).gateway, **spec)
-    await reply(update, formatting.bot_created(bot))
 
 
 @registered

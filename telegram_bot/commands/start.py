@@ -7,7 +7,7 @@ from telegram.ext import ContextTypes
 from rpc import UserError
 from rpc.users import register
 from telegram_bot import formatting, i18n
-from telegram_bot.access import blocking, registered, reply, services, telegram_language
+from telegram_bot.access import Note, blocking, button, registered, reply, services, telegram_language
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -51,3 +51,15 @@ async def group_chat(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     """A command in a group or channel: one short answer, nothing registered or done."""
     i18n.use(telegram_language(update))
     await update.effective_chat.send_message(formatting.private_only())
+
+
+@registered
+async def nothing_to_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE, user) -> None:
+    """/cancel outside any guided conversation."""
+    await reply(update, formatting.nothing_to_cancel())
+
+
+@button
+async def expired_button(update: Update, context: ContextTypes.DEFAULT_TYPE, user) -> Note:
+    """A button of a question no conversation is waiting for (finished, cancelled, or forged)."""
+    return Note(formatting.expired_question())

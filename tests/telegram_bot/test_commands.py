@@ -77,7 +77,7 @@ def test_a_good_key_is_shown_masked_only(user):
 
 
 @pytest.mark.parametrize("words, expected", [
-    ("", "Usage: /newbot"),
+    ("paper:binance BTC/USDT", "Usage: /newbot"),
     ("paper:binance BTC/USDT lots", "Capital must be a number"),
     ("paper:binance BTC/USDT -5", "positive amount"),
     ("paper:binance BTCUSDT 100", "Symbols look like BTC/USDT"),

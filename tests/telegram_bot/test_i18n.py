@@ -14,7 +14,7 @@ from telegram_bot import engine_texts, formatting, i18n
 from tests.fakes.telegram_api import parse_html
 
 PROJECT = Path(__file__).resolve().parents[2]
-KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2), "t": None, "ParamError": None}
+KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2), "t": None, "ParamError": None, "Param": (3,)}
 PLACEHOLDER = re.compile(r"\{(\w*)\}")
 
 
