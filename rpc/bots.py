@@ -150,3 +150,17 @@ def delete_bot(user, bot_id) -> dict:
         view = bot_view(bot)
         bot.delete_instance(recursive=True)
     return view
+
+
+def request_exit(user, bot_id) -> dict:
+    """ "Sell now": the bot's open position exits at the market on the next evaluation, like any
+    exit (the engine reads Bot.exit_requested_at; later positions ignore the request)."""
+    with write_transaction():
+        bot = get_owned(Bot, user, bot_id)
+        position = bot.positions.where(Position.status == "open").first()
+        if position is None:
+            raise UserError(N_("Bot {id} has no open position to sell."), id=bot.id)
+        Bot.update(exit_requested_at=utcnow()).where(Bot.id == bot.id).execute()
+    view = bot_view(bot)
+    view.update(amount=position.amount, base=bot.symbol.split("/")[0])
+    return view

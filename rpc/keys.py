@@ -57,6 +57,18 @@ def list_keys(user) -> list[dict]:
 def delete_key(user, key_id) -> dict:
     """Remove a key no bot still needs: not while a bot on it runs, holds a position (a stopped
     bot still exits) or has an order in flight."""
+    key = _deletable(user, key_id)
+    view = key_view(key)
+    key.delete_instance()
+    return view
+
+
+def key_deletion_check(user, key_id) -> dict:
+    """The key, if it could be deleted now (for the confirmation question); else UserError."""
+    return key_view(_deletable(user, key_id))
+
+
+def _deletable(user, key_id) -> ApiKey:
     key = get_owned(ApiKey, user, key_id)
     bots = owned(Bot, user).where(Bot.api_key == key)
     running = bots.where(Bot.status == "running").count()
@@ -71,6 +83,4 @@ def delete_key(user, key_id) -> dict:
         raise UserError(N_("Key {id} still has {count} bot(s) with an open position or an order in flight: "
                            "their exits need it. Wait for them to close, or delete those bots first."),
                         id=key.id, count=holding)
-    view = key_view(key)
-    key.delete_instance()
-    return view
+    return key

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from telegram import Update
 from telegram.constants import ParseMode
+from telegram.error import BadRequest
 from telegram.ext import ContextTypes, filters
 
 from exchanges import GatewayError
@@ -61,6 +62,22 @@ async def reply(update: Update, text: str, **kwargs) -> None:
     for number, piece in enumerate(pieces, start=1):
         extra = kwargs if number == len(pieces) else {}  # buttons go under the last piece
         await update.effective_chat.send_message(piece, parse_mode=ParseMode.HTML, **extra)
+
+
+async def edit_in_place(update: Update, text: str, markup=None) -> bool:
+    """Show `text` in place of the message whose button was pressed (a refresh, the next
+    question); False when nothing changed. Without a pressed button, a new message."""
+    query = update.callback_query
+    if query is None or query.message is None:
+        await reply(update, text, reply_markup=markup)
+        return True
+    try:
+        await query.edit_message_text(formatting.sendable(text)[0], parse_mode=ParseMode.HTML, reply_markup=markup)
+    except BadRequest as error:
+        if "not modified" in error.message.lower():
+            return False
+        raise
+    return True
 
 
 def plain(text: str) -> str:

@@ -383,6 +383,81 @@ def newbot_summary(answers: dict, params: dict) -> Html:
     ])
 
 
+def addkey_ask_exchange() -> Html:
+    return t("<b>New API key</b> (step 1 of 3). Which exchange? Create the key on the exchange's API page "
+             "with trading allowed and withdrawals disabled. /cancel leaves at any step.")
+
+
+def addkey_ask_key(exchange: str) -> Html:
+    return t("<b>New API key</b> (step 2 of 3). Paste the API key from {exchange}. I delete your message at once.",
+             exchange=exchange)
+
+
+def addkey_ask_secret() -> Html:
+    return t("Now paste the secret. I delete your message at once.")
+
+
+def addkey_ask_passphrase() -> Html:
+    return t("Now paste the key's passphrase. I delete your message at once.")
+
+
+def addkey_ask_network() -> Html:
+    return t("<b>New API key</b> (step 3 of 3). Is it a live key or a testnet key?")
+
+
+# --- choosing among the user's own objects --------------------------------------------------
+
+WHICH_BOT = {
+    "startbot": N_("Which bot should start?"),
+    "stopbot": N_("Which bot should stop?"),
+    "deletebot": N_("Which bot should be deleted?"),
+}
+NO_BOTS_FOR = {
+    "startbot": N_("All your bots are running already (or you have none: /newbot)."),
+    "stopbot": N_("None of your bots is running."),
+    "deletebot": N_("You have no bots yet. Create one with /newbot."),
+}
+
+
+def which_bot(command: str) -> Html:
+    return t(WHICH_BOT[command])
+
+
+def no_bots_for(command: str) -> Html:
+    return t(NO_BOTS_FOR[command])
+
+
+def which_key() -> Html:
+    return t("Which key should be deleted?")
+
+
+def delete_key_question(key: dict) -> Html:
+    return t("Delete key {id} ({exchange} <code>{masked}</code>)? Bots on it will need a new key.", id=key["id"],
+             exchange=key["exchange"], masked=key["masked"])
+
+
+def key_kept(key_id) -> Html:
+    return t("Kept key {id}.", id=key_id)
+
+
+def up_to_date() -> Html:
+    return t("Already up to date.")
+
+
+def sell_question(bot: dict) -> Html:
+    return t("Sell the open position of bot {id} {name} ({symbol}) now, at the market price?", id=bot["id"],
+             name=bot["name"], symbol=bot["symbol"])
+
+
+def sell_requested(bot: dict) -> Html:
+    return t("💰 Selling {amount} {base} of bot {id} {name} at the market: the fill message follows.",
+             amount=num(bot["amount"]), base=bot["base"], id=bot["id"], name=bot["name"])
+
+
+def sell_kept(bot_id) -> Html:
+    return t("Bot {id} keeps its position.", id=bot_id)
+
+
 # --- trades, positions, profit, balances -------------------------------------------------
 
 SIDES = {"buy": N_("BUY"), "sell": N_("SELL")}

@@ -25,8 +25,8 @@ import settings as settings_module
 from logconfig import configure_logging
 from telegram_bot import formatting, i18n, keyboards
 from telegram_bot.access import NEW_MESSAGE, PRIVATE, PRIVATE_MESSAGE, Services, on_error
-from telegram_bot.commands import admin, bots, keys, reports, start
-from telegram_bot.conversations import newbot
+from telegram_bot.commands import admin, bots, keys, picks, reports, start
+from telegram_bot.conversations import addkey, newbot
 from telegram_bot.persistence import RedisPersistence
 from telegram_bot.updates import ChatOrderedUpdateProcessor
 from telegram_bot.notifier import Notifier
@@ -38,12 +38,11 @@ log = logging.getLogger(__name__)
 # Our conversations track callback queries per chat and user, not per message, on purpose.
 warnings.filterwarnings("ignore", message=".*per_message=False.*")
 
-CONVERSATIONS = (newbot.conversation,)
+CONVERSATIONS = (newbot.conversation, addkey.conversation)
 
 COMMAND_HANDLERS = {
     "start": start.start,
     "help": start.help_command,
-    "addkey": keys.addkey_line,
     "keys": keys.keys,
     "delkey": keys.delkey,
     "bots": bots.bots,
@@ -55,6 +54,17 @@ COMMAND_HANDLERS = {
     "profit": reports.profit,
     "balance": reports.balance,
     "admin": admin.admin,
+}
+
+BUTTON_HANDLERS = {
+    keyboards.BOT: bots.bot_button,
+    keyboards.DELETE_BOT: bots.deletebot_answer,
+    keyboards.DELETE_KEY: keys.delkey_answer,
+    keyboards.STATUS: reports.status_refresh,
+    keyboards.SELL: reports.sell_answer,
+    keyboards.PROFIT: reports.profit_refresh,
+    keyboards.BALANCE: reports.balance_refresh,
+    keyboards.PICK: picks.picked,
 }
 
 
@@ -107,7 +117,8 @@ def build_application(config: settings_module.Settings) -> Application:
         application.add_handler(conversation())
     for name, handler in COMMAND_HANDLERS.items():
         application.add_handler(CommandHandler(name, handler, filters=PRIVATE_MESSAGE))
-    application.add_handler(CallbackQueryHandler(bots.deletebot_answer, pattern=f"^{keyboards.DELETE_BOT}:"))
+    for pattern, handler in BUTTON_HANDLERS.items():
+        application.add_handler(CallbackQueryHandler(handler, pattern=f"^{pattern}:"))
     application.add_handler(CommandHandler("cancel", start.nothing_to_cancel, filters=PRIVATE_MESSAGE))
     application.add_handler(CallbackQueryHandler(start.expired_button))  # a question no flow waits for any more
     application.add_handler(MessageHandler(PRIVATE_MESSAGE & filters.COMMAND, start.unknown_command))

@@ -118,6 +118,8 @@ def decide_for(bot: Bot, params: dict, closes, price, position):
     )
     if holding is None and bot.status != "running":
         return None, None  # stopped or paused: no new entries
+    if holding is not None and bot.exit_requested_at is not None and bot.exit_requested_at >= position.opened_at:
+        return "sell", None  # the owner pressed "Sell now" for this position (rpc/bots.py:request_exit)
     decision = strategies.get(bot.strategy).decide(closes, price, holding, params, bot.capital)
     if decision.peak_price is not None and position is not None:
         Position.update(peak_price=decision.peak_price).where(Position.id == position.id).execute()

@@ -1,4 +1,4 @@
-"""/addkey (one-line form), /keys, /delkey, and the guard that deletes pasted secrets."""
+"""/addkey (one-line form), /keys, /delkey with its confirm step, and the guard that deletes pasted secrets."""
 from __future__ import annotations
 
 import logging
@@ -9,8 +9,8 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
 from rpc import keys as key_rpc
-from telegram_bot import formatting, i18n
-from telegram_bot.access import blocking, registered, reply, services, telegram_language
+from telegram_bot import formatting, i18n, keyboards
+from telegram_bot.access import blocking, button, edit_in_place, registered, reply, services, telegram_language
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +52,6 @@ async def guard_secrets(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await reply(update, formatting.secret_deleted())
 
 
-async def addkey_line(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The one-line /addkey: delete the pasted secret first, whoever sent it, then check and store."""
-    await delete_pasted_secret(update)
-    await add_checked_key(update, context)
-
-
 @registered
 async def add_checked_key(update: Update, context: ContextTypes.DEFAULT_TYPE, user) -> None:
     """Check a key with the exchange and store it encrypted."""
@@ -65,9 +59,11 @@ async def add_checked_key(update: Update, context: ContextTypes.DEFAULT_TYPE, us
     await store_key(update, context, user, exchange, credentials)
 
 
-async def store_key(update: Update, context: ContextTypes.DEFAULT_TYPE, user, exchange, credentials) -> None:
+async def store_key(update: Update, context: ContextTypes.DEFAULT_TYPE, user, exchange, credentials,
+                    announce: bool = True) -> None:
     svc = services(context)
-    await reply(update, formatting.checking_key(exchange))
+    if announce:
+        await reply(update, formatting.checking_key(exchange))
     key = await blocking(key_rpc.add_key, user, svc.gateway, svc.vault, exchange, credentials)
     await reply(update, formatting.key_added(key))
 
@@ -80,8 +76,37 @@ async def keys(update: Update, context: ContextTypes.DEFAULT_TYPE, user) -> None
 
 @registered
 async def delkey(update: Update, context: ContextTypes.DEFAULT_TYPE, user) -> None:
-    """Remove one key (not while a running bot uses it)."""
-    if len(context.args) != 1:
+    """Remove one key (asks to confirm; not while a running bot uses it); without an id, the
+    user's keys as buttons."""
+    if len(context.args) > 1:
         await reply(update, formatting.usage_key_id())
         return
-    await reply(update, formatting.key_deleted(await blocking(key_rpc.delete_key, user, context.args[0])))
+    if not context.args:
+        keys = await blocking(key_rpc.list_keys, user)
+        if not keys:
+            await reply(update, formatting.keys_list([]))
+            return
+        await reply(update, formatting.which_key(), reply_markup=keyboards.pick(
+            "delkey", [(str(k["id"]), f"{k['id']} {k['exchange']} {k['masked']}") for k in keys]))
+        return
+    await ask_key_deletion(update, user, context.args[0])
+
+
+async def ask_key_deletion(update: Update, user, key_id) -> None:
+    key = await blocking(key_rpc.key_deletion_check, user, key_id)
+    await reply(update, formatting.delete_key_question(key), reply_markup=keyboards.confirm_delete_key(key["id"]))
+
+
+@button
+async def delkey_answer(update: Update, context: ContextTypes.DEFAULT_TYPE, user) -> None:
+    """Yes/No under the key deletion question."""
+    _, answer, key_id = keyboards.parse_callback(update.callback_query.data)
+    if answer == "yes":
+        await edit_in_place(update, formatting.key_deleted(await blocking(key_rpc.delete_key, user, key_id)))
+    else:
+        await edit_in_place(update, formatting.key_kept(key_id))
+
+
+async def picked(update: Update, context: ContextTypes.DEFAULT_TYPE, user, command: str, key_id: str) -> None:
+    """A key chosen from /delkey's buttons."""
+    await ask_key_deletion(update, user, key_id)

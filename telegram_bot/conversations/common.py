@@ -4,24 +4,15 @@ from __future__ import annotations
 
 from telegram import InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
-from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes, ConversationHandler
 
 from telegram_bot import formatting
-from telegram_bot.access import PRIVATE_MESSAGE, button, registered, reply
+from telegram_bot.access import PRIVATE_MESSAGE, button, edit_in_place, registered, reply
 
 
 async def edit_or_send(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
     """After a button, the question message becomes the next question; after typing, a new one."""
-    if update.callback_query is not None:
-        try:
-            await update.callback_query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=markup)
-            return
-        except BadRequest as error:
-            if "not modified" in error.message.lower():
-                return
-            raise
-    await reply(update, text, reply_markup=markup)
+    await edit_in_place(update, text, markup)
 
 
 def cancel_handlers(*drafts: str) -> list:

@@ -29,12 +29,18 @@ def service_extra_env():
 
 
 @pytest.fixture(scope="module")
-def service(fakes, tmp_path_factory, service_extra_env):
+def service_names():
+    """The Procfile processes the module's service runs (override in a module)."""
+    return ("bot", "worker")
+
+
+@pytest.fixture(scope="module")
+def service(fakes, tmp_path_factory, service_extra_env, service_names):
     telegram, binance = fakes
     redis.Redis.from_url(TEST_REDIS_URL).flushdb()
     folder = tmp_path_factory.mktemp("service")
     env = service_env(f"sqlite:///{folder / 'botfleet.db'}", TEST_REDIS_URL, Fernet.generate_key().decode(), telegram, binance)
-    running = Service({**env, **service_extra_env}, folder, workers=1).start(names=("bot", "worker"))
+    running = Service({**env, **service_extra_env}, folder, workers=1).start(names=service_names)
     yield running
     running.stop()
 

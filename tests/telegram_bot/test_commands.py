@@ -124,7 +124,8 @@ def test_a_key_used_by_a_running_bot_cannot_be_deleted(user):
     user.say(f"/startbot {bot_id}", "running")
     assert "Stop them first" in user.say(f"/delkey {key_id}", "⚠️")
     user.say(f"/stopbot {bot_id}", "stopped")
-    assert "deleted" in user.say(f"/delkey {key_id}", "deleted")
+    question = user.say_message(f"/delkey {key_id}", "Delete key")
+    assert "deleted" in user.press(question, f"delkey:yes:{key_id}", "deleted")["text"]
 
 
 def test_deletebot_asks_first_and_deletes_on_yes(user):
