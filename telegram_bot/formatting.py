@@ -144,6 +144,7 @@ COMMANDS = [
     ("trades", "/trades [10]", N_("your latest fills")),
     ("profit", "/profit [1]", N_("realized and unrealized profit, fees, win rate")),
     ("balance", "/balance [1]", N_("balances of key 1, or your paper wallet")),
+    ("settings", "/settings", N_("messages on, silent or off; language; daily summary hour")),
     ("cancel", "/cancel", N_("leave a guided conversation")),
 ]
 
@@ -456,6 +457,42 @@ def sell_requested(bot: dict) -> Html:
 
 def sell_kept(bot_id) -> Html:
     return t("Bot {id} keeps its position.", id=bot_id)
+
+
+# --- /settings --------------------------------------------------------------------------------
+
+KIND_NAMES = {"fills": N_("Fills"), "errors": N_("Errors and pauses"), "summary": N_("Daily summary")}
+KIND_HELP = {
+    "fills": N_("A message for every buy and sell of your bots."),
+    "errors": N_("When a bot fails or is paused, and why."),
+    "summary": N_("Your day's figures once a day, at the hour you pick."),
+}
+LEVEL_NAMES = {"on": N_("on"), "silent": N_("silent"), "off": N_("off")}
+
+
+def kind_name(kind: str) -> str:
+    return _(KIND_NAMES[kind])
+
+
+def kind_help(kind: str) -> Html:
+    return t(KIND_HELP.get(kind, KIND_HELP["fills"]))
+
+
+def settings_text(preferences: dict) -> Html:
+    lines = [t("<b>Settings</b>"), t("Messages: 🔔 on, 🔕 silent (no sound), 🚫 off.")]
+    for kind in KIND_NAMES:
+        lines.append(t("{kind}: {level}", kind=kind_name(kind), level=_(LEVEL_NAMES[preferences[kind]])))
+    lines.append(t("Language: {language}", language=i18n.language_name(preferences["language"] or i18n.DEFAULT)))
+    lines.append(t("Daily summary at {hour}:00 UTC", hour=f"{preferences['summary_hour']:02d}"))
+    return join(lines)
+
+
+def summary_hour_question() -> Html:
+    return t("At which hour (UTC) should the daily summary come?")
+
+
+def saved() -> Html:
+    return t("Saved.")
 
 
 # --- trades, positions, profit, balances -------------------------------------------------

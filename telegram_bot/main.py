@@ -25,7 +25,7 @@ import settings as settings_module
 from logconfig import configure_logging
 from telegram_bot import formatting, i18n, keyboards
 from telegram_bot.access import NEW_MESSAGE, PRIVATE, PRIVATE_MESSAGE, Services, on_error
-from telegram_bot.commands import admin, bots, keys, picks, reports, start
+from telegram_bot.commands import admin, bots, keys, picks, reports, settings, start
 from telegram_bot.conversations import addkey, newbot
 from telegram_bot.persistence import RedisPersistence
 from telegram_bot.updates import ChatOrderedUpdateProcessor
@@ -53,6 +53,7 @@ COMMAND_HANDLERS = {
     "trades": reports.trades,
     "profit": reports.profit,
     "balance": reports.balance,
+    "settings": settings.settings,
     "admin": admin.admin,
 }
 
@@ -65,6 +66,7 @@ BUTTON_HANDLERS = {
     keyboards.PROFIT: reports.profit_refresh,
     keyboards.BALANCE: reports.balance_refresh,
     keyboards.PICK: picks.picked,
+    keyboards.SETTINGS: settings.settings_button,
 }
 
 

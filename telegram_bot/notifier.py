@@ -17,6 +17,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from models import Outbox, User, utcnow
+from rpc.preferences import delivery_level
 from telegram_bot import formatting, i18n
 
 log = logging.getLogger(__name__)
@@ -55,28 +56,30 @@ def mark_unreachable(user_id: int) -> None:
     User.update(reachable=False).where(User.id == user_id).execute()
 
 
-def pieces_for_chat(rows: list[Outbox]) -> list[tuple[str, list[int], bool]]:
-    """(text, ids of the rows it carries, whether it completes them) pieces, each under
-    Telegram's limit, rows never reordered. A long row goes alone, in several parts."""
-    pieces: list[tuple[str, list[int], bool]] = []
-    text, ids = "", []
+def pieces_for_chat(rows: list[Outbox], silent: set[int] = frozenset()) -> list[tuple[str, list[int], bool, bool]]:
+    """(text, ids of the rows it carries, whether it completes them, whether it is silent)
+    pieces, each under Telegram's limit, rows never reordered; a piece never mixes silent rows
+    (the user's /settings) with loud ones. A long row goes alone, in several parts."""
+    pieces: list[tuple[str, list[int], bool, bool]] = []
+    text, ids, quiet = "", [], False
     for row in rows:
         row_text = formatting.outbox_text(row.kind, row.payload)
+        row_quiet = row.id in silent
         if len(row_text) > formatting.SAFE_LIMIT:
             if ids:
-                pieces.append((text, ids, True))
+                pieces.append((text, ids, True, quiet))
                 text, ids = "", []
             parts = formatting.sendable(row_text)
-            pieces.extend((part, [row.id], number == len(parts)) for number, part in enumerate(parts, start=1))
+            pieces.extend((part, [row.id], number == len(parts), row_quiet) for number, part in enumerate(parts, start=1))
             continue
         joined = f"{text}\n\n{row_text}" if text else row_text
-        if len(joined) > formatting.SAFE_LIMIT:
-            pieces.append((text, ids, True))
+        if ids and (len(joined) > formatting.SAFE_LIMIT or row_quiet != quiet):
+            pieces.append((text, ids, True, quiet))
             joined, ids = row_text, []
-        text = joined
+        text, quiet = joined, row_quiet
         ids.append(row.id)
     if ids:
-        pieces.append((text, ids, True))
+        pieces.append((text, ids, True, quiet))
     return pieces
 
 
@@ -88,12 +91,18 @@ class Notifier:
     async def deliver_chat(self, chat_id: int, user_id: int, rows: list[Outbox]) -> None:
         loop = asyncio.get_running_loop()
         i18n.use(rows[0].user.language)  # this task's language: each chat is delivered in its own task
+        levels = {row.id: delivery_level(row.user, row.kind) for row in rows}
+        muted = [row.id for row in rows if levels[row.id] == "off"]
+        if muted:  # the user turned this kind of message off: done, without a word
+            await asyncio.to_thread(mark_sent, muted)
+            rows = [row for row in rows if levels[row.id] != "off"]
+        silent = {row_id for row_id, level in levels.items() if level == "silent"}
         given_up: set[int] = set()
-        for text, row_ids, completes in pieces_for_chat(rows):
+        for text, row_ids, completes, quiet in pieces_for_chat(rows, silent):
             if given_up.issuperset(row_ids):
                 continue
             try:
-                await self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
+                await self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, disable_notification=quiet)
             except Forbidden:
                 log.info("chat %s blocked the bot; keeping its messages", chat_id)
                 await asyncio.to_thread(mark_unreachable, user_id)

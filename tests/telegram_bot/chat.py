@@ -52,6 +52,12 @@ class Chat:
         markup = current["reply_markup"] or {}
         return {b["text"]: b.get("callback_data") for row in markup.get("inline_keyboard", []) for b in row}
 
+    def button_data(self, message: dict) -> list[str]:
+        """Every callback data under the message (as it is now), in order."""
+        current = next(m for m in self.telegram.transcript(self.id) if m["message_id"] == message["message_id"])
+        markup = current["reply_markup"] or {}
+        return [b.get("callback_data") for row in markup.get("inline_keyboard", []) for b in row]
+
     def last(self) -> dict:
         return self.telegram.bot_messages(self.id)[-1]
 
