@@ -12,7 +12,7 @@ import re
 from decimal import Decimal
 from html import escape
 
-from babel.dates import format_datetime
+from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
 
 from telegram_bot import engine_texts, i18n
@@ -142,8 +142,12 @@ COMMANDS = [
     ("deletebot", "/deletebot 1", N_("delete bot 1 (asks to confirm)")),
     ("status", "/status [1]", N_("open positions with unrealized profit")),
     ("trades", "/trades [10]", N_("your latest fills")),
-    ("profit", "/profit [1]", N_("realized and unrealized profit, fees, win rate")),
+    ("profit", "/profit [1]", N_("profit, fees, win rate, profit factor, max drawdown")),
     ("balance", "/balance [1]", N_("balances of key 1, or your paper wallet")),
+    ("daily", "/daily [7]", N_("realized profit per day, trades, % of capital")),
+    ("weekly", "/weekly [4]", N_("the same per week")),
+    ("monthly", "/monthly [6]", N_("the same per month")),
+    ("performance", "/performance", N_("realized profit per market")),
     ("settings", "/settings", N_("messages on, silent or off; language; daily summary hour")),
     ("cancel", "/cancel", N_("leave a guided conversation")),
 ]
@@ -545,10 +549,61 @@ def profit_report(report: dict) -> Html:
                        "win rate {rate} ({wins}W/{losses}L)", quote=quote, realized=signed(f["realized"]),
                        unrealized=signed(f["unrealized"]), open=f["open"], fees=num(f["fees"], 2), rate=rate,
                        wins=f["wins"], losses=f["losses"]))
+        if "profit_factor" in f:
+            factor = "–" if f["profit_factor"] is None else num(f["profit_factor"], 2)
+            lines.append(t("profit factor {factor}, max drawdown {drawdown} {quote}", factor=factor,
+                           drawdown=num(f["max_drawdown"], 2), quote=quote))
         paid = f.get("fees_by_currency") or {}
         if any(currency != quote for currency, amount in paid.items() if amount):
             lines.append(t("fees paid: {fees}", fees=", ".join(
                 f"{num(amount)} {currency}" for currency, amount in sorted(paid.items()) if amount)))
+    return join(lines)
+
+
+PERIOD_TITLES = {"day": N_("<b>Daily profit</b>"), "week": N_("<b>Weekly profit</b>"), "month": N_("<b>Monthly profit</b>")}
+
+
+def period_name(start: dt.date, period: str) -> str:
+    if period == "month":
+        return format_date(start, "MMM y", locale=i18n.locale())
+    text = format_date(start, "medium", locale=i18n.locale())
+    return t("week of {date}", date=text) if period == "week" else text
+
+
+def period_report(report: dict) -> Html:
+    title = PERIOD_TITLES[report["period"]]
+    lines = [t(title)]
+    for row in report["periods"]:
+        name = period_name(row["start"], report["period"])
+        if not row["by_quote"]:
+            lines.append(t("{period}: no trades", period=name))
+        for quote, f in sorted(row["by_quote"].items()):
+            lines.append(t("{period}: {profit} {quote} ({percent}), {trades} trade(s)", period=name,
+                           profit=signed(f["profit"]), quote=quote, percent=percent(f["percent"]), trades=f["trades"]))
+    return join(lines)
+
+
+def performance_report(rows: list[dict]) -> Html:
+    if not rows:
+        return t("No closed trades yet.")
+    lines = [t("<b>Performance per market</b>")]
+    for number, f in enumerate(rows, start=1):
+        lines.append(t("{n}. {symbol}: {profit} {quote}, {trades} trade(s), {wins} won", n=number, symbol=f["symbol"],
+                       profit=signed(f["profit"]), quote=f["quote"], trades=f["trades"], wins=f["wins"]))
+    return join(lines)
+
+
+def summary_message(p: dict) -> Html:
+    day = format_date(dt.date.fromisoformat(p["day"]), "medium", locale=i18n.locale())
+    lines = [t("📊 <b>Your day, {day}</b>", day=day)]
+    for quote, f in sorted(p["by_quote"].items()):
+        share = None if f["percent"] is None else Decimal(f["percent"])
+        lines.append(t("Realized {profit} {quote} ({percent}) in {trades} trade(s)", profit=signed(Decimal(f["profit"])),
+                       quote=quote, percent=percent(share), trades=f["trades"]))
+    if not p["by_quote"]:
+        lines.append(t("No trades closed today."))
+    lines.append(t("{running} bot(s) running, {open} open position(s). Details: /profit, /status",
+                   running=p["running_bots"], open=p["open_positions"]))
     return join(lines)
 
 
@@ -610,7 +665,8 @@ def balance_message(p: dict) -> Html:
     return join([head, *rows])
 
 
-OUTBOX_FORMATS = {"fill": fill_message, "bot_error": bot_error_message, "balance": balance_message}
+OUTBOX_FORMATS = {"fill": fill_message, "bot_error": bot_error_message, "balance": balance_message,
+                  "summary": summary_message}
 
 
 def outbox_text(kind: str, payload: dict) -> Html:

@@ -23,9 +23,9 @@ from telegram.ext import (
 import models
 import settings as settings_module
 from logconfig import configure_logging
-from telegram_bot import formatting, i18n, keyboards
+from telegram_bot import daily_summary, formatting, i18n, keyboards
 from telegram_bot.access import NEW_MESSAGE, PRIVATE, PRIVATE_MESSAGE, Services, on_error
-from telegram_bot.commands import admin, bots, keys, picks, reports, settings, start
+from telegram_bot.commands import admin, bots, keys, periods, picks, reports, settings, start
 from telegram_bot.conversations import addkey, newbot
 from telegram_bot.persistence import RedisPersistence
 from telegram_bot.updates import ChatOrderedUpdateProcessor
@@ -53,6 +53,10 @@ COMMAND_HANDLERS = {
     "trades": reports.trades,
     "profit": reports.profit,
     "balance": reports.balance,
+    "daily": periods.daily,
+    "weekly": periods.weekly,
+    "monthly": periods.monthly,
+    "performance": periods.performance,
     "settings": settings.settings,
     "admin": admin.admin,
 }
@@ -84,12 +88,12 @@ async def on_startup(application: Application) -> None:
     """Publish the command menu and start delivering the outbox."""
     await publish_command_menu(application.bot)
     notifier = Notifier(application.bot)
-    application.bot_data["notifier_task"] = asyncio.get_running_loop().create_task(notifier.run())
+    loop = asyncio.get_running_loop()
+    application.bot_data["tasks"] = [loop.create_task(notifier.run()), loop.create_task(daily_summary.run())]
 
 
 async def on_shutdown(application: Application) -> None:
-    task = application.bot_data.get("notifier_task")
-    if task:
+    for task in application.bot_data.get("tasks", []):
         task.cancel()
 
 

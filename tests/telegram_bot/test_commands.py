@@ -150,3 +150,27 @@ def test_balance_of_a_key_arrives_from_a_worker(user):
     user.say(f"/balance {key_id}", "Fetching")
     balance = user.telegram.wait_for_bot_message(user.id, "USDT: 1,000 free", timeout=WAIT)
     assert f"key {key_id}" in balance["text"]
+
+
+@pytest.mark.parametrize("command, title, rows", [
+    ("/daily", "Daily profit", 7), ("/daily 3", "Daily profit", 3), ("/weekly", "Weekly profit", 4),
+    ("/monthly 2", "Monthly profit", 2),
+])
+def test_period_reports_show_one_line_per_period(user, command, title, rows):
+    user.with_bot()
+    text = user.say(command, title)
+    assert text.count("no trades") == rows
+
+
+@pytest.mark.parametrize("command", ["/daily many", "/weekly 0", "/monthly 1 2"])
+def test_period_reports_with_a_bad_count_show_usage(user, command):
+    assert "Usage: /" in user.say(command, "⚠️")
+
+
+def test_performance_without_closed_trades_says_so(user):
+    assert "No closed trades yet" in user.say("/performance", "trades")
+
+
+def test_profit_shows_profit_factor_and_drawdown(user):
+    user.with_bot()
+    assert "profit factor –, max drawdown 0.00 USDT" in user.say("/profit", "Profit")

@@ -183,3 +183,17 @@ def test_joining_pieces_with_newlines_gives_back_text_cut_at_line_ends(lines, li
 @pytest.mark.parametrize("text, limit", [("\nabc", 10), ("aaaaa\n\nb", 5)])
 def test_joining_pieces_with_newlines_keeps_blank_lines(text, limit):
     assert "\n".join(split_message(text, limit=limit)) == text
+
+
+def test_the_daily_summary_names_the_day_profit_and_positions_in_the_readers_language():
+    from telegram_bot import i18n
+
+    payload = {"day": "2026-11-18", "open_positions": 2, "running_bots": 3,
+               "by_quote": {"USDT": {"profit": "1234.5", "trades": 4, "percent": "1.2"}}}
+    try:
+        i18n.use("pt_BR")
+        text = formatting.summary_message(payload)
+    finally:
+        i18n.use("en")
+    assert "Seu dia, 18 de nov. de 2026" in text and "+1.234,50 USDT (+1,20%) em 4" in text
+    assert "3 robô(s) rodando, 2 posição(ões)" in text
