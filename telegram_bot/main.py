@@ -11,7 +11,6 @@ import warnings
 from rq import Queue
 from telegram import BotCommand, Update
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -28,6 +27,7 @@ from telegram_bot.access import NEW_MESSAGE, PRIVATE, PRIVATE_MESSAGE, Services,
 from telegram_bot.commands import admin, bots, keys, periods, picks, reports, settings, start
 from telegram_bot.conversations import addkey, newbot
 from telegram_bot.persistence import RedisPersistence
+from telegram_bot.rate_limits import ReplyFirstRateLimiter
 from telegram_bot.updates import ChatOrderedUpdateProcessor
 from telegram_bot.notifier import Notifier
 from vault import Vault
@@ -103,7 +103,7 @@ def build_application(config: settings_module.Settings) -> Application:
         ApplicationBuilder()
         .token(config.require_telegram_token())
         .base_url(config.telegram_api_url)
-        .rate_limiter(AIORateLimiter(max_retries=3))
+        .rate_limiter(ReplyFirstRateLimiter(max_retries=3))  # AIORateLimiter, replies before notifications
         .concurrent_updates(ChatOrderedUpdateProcessor())  # chats at once, each chat's updates in order
         .persistence(RedisPersistence(config.require_redis_url()))  # conversations survive a restart
         .post_init(on_startup)

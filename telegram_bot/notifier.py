@@ -3,14 +3,18 @@
 Rows are read in id order and grouped per chat, so a chat's fills of one tick go out as one
 message (cut below 4096 characters at row boundaries). A row is marked sent only after
 Telegram accepted the piece that carries it. Rate limits and 429 retries are
-python-telegram-bot's AIORateLimiter's job; a 403 marks the user unreachable and keeps the
-rows for when they come back; other failures back off and try again.
+python-telegram-bot's AIORateLimiter's job (telegram_bot/rate_limits.py lets replies go first);
+a 403 marks the user unreachable and keeps the rows for when they come back; other failures
+back off and try again. Each user's /settings say whether a kind of message goes out with
+sound, silently, or not at all; it is written in the user's language.
 """
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 
 from telegram import Bot
 from telegram.constants import ParseMode
@@ -19,6 +23,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from models import Outbox, User, utcnow
 from rpc.preferences import delivery_level
 from telegram_bot import formatting, i18n
+from telegram_bot.rate_limits import NOTIFICATION
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +92,13 @@ class Notifier:
     def __init__(self, bot: Bot):
         self.bot = bot
         self.backoff: dict[int, tuple[float, float]] = {}  # chat -> (retry at, current delay)
+        # Its own threads for its database work, so replies' database work never queues behind a drain.
+        self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="notifier")
+        # Behind a rate limiter, notifications take only what replies leave (telegram_bot/rate_limits.py).
+        self.yield_to_replies = {"rate_limit_args": NOTIFICATION} if getattr(bot, "rate_limiter", None) else {}
+
+    def database(self, function, *args):
+        return asyncio.get_running_loop().run_in_executor(self.executor, functools.partial(function, *args))
 
     async def deliver_chat(self, chat_id: int, user_id: int, rows: list[Outbox]) -> None:
         loop = asyncio.get_running_loop()
@@ -94,7 +106,7 @@ class Notifier:
         levels = {row.id: delivery_level(row.user, row.kind) for row in rows}
         muted = [row.id for row in rows if levels[row.id] == "off"]
         if muted:  # the user turned this kind of message off: done, without a word
-            await asyncio.to_thread(mark_sent, muted)
+            await self.database(mark_sent, muted)
             rows = [row for row in rows if levels[row.id] != "off"]
         silent = {row_id for row_id, level in levels.items() if level == "silent"}
         given_up: set[int] = set()
@@ -102,32 +114,33 @@ class Notifier:
             if given_up.issuperset(row_ids):
                 continue
             try:
-                await self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, disable_notification=quiet)
+                await self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, disable_notification=quiet,
+                                            **self.yield_to_replies)
             except Forbidden:
                 log.info("chat %s blocked the bot; keeping its messages", chat_id)
-                await asyncio.to_thread(mark_unreachable, user_id)
+                await self.database(mark_unreachable, user_id)
                 return
             except BadRequest as error:
                 # Telegram will refuse this the same way every time (chat gone, bad text).
                 log.warning("chat %s refused a message for good (%s); giving it up", chat_id, error.message)
-                await asyncio.to_thread(mark_given_up, row_ids)
+                await self.database(mark_given_up, row_ids)
                 given_up.update(row_ids)
                 continue
             except TelegramError as error:
                 delay = min(MAX_BACKOFF_SECONDS, self.backoff.get(chat_id, (0, 0.5))[1] * 2)
                 self.backoff[chat_id] = (loop.time() + delay, delay)
                 log.warning("delivery to chat %s failed (%s); retrying in %.1fs", chat_id, type(error).__name__, delay)
-                await asyncio.to_thread(mark_failed_attempt, [r.id for r in rows])
+                await self.database(mark_failed_attempt, [r.id for r in rows])
                 return
             if completes:
-                await asyncio.to_thread(mark_sent, row_ids)
+                await self.database(mark_sent, row_ids)
         self.backoff.pop(chat_id, None)
 
     async def deliver_once(self) -> int:
         """Send what is pending now; returns how many rows were looked at."""
         now = asyncio.get_running_loop().time()
         waiting = [chat for chat, (retry_at, _) in self.backoff.items() if retry_at > now]
-        rows = await asyncio.to_thread(pending_rows, waiting)
+        rows = await self.database(pending_rows, waiting)
         by_chat: dict[int, list[Outbox]] = defaultdict(list)
         for row in rows:
             by_chat[row.chat_id].append(row)

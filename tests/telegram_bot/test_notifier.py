@@ -4,11 +4,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from telegram.ext import AIORateLimiter, ExtBot
+from telegram.ext import ExtBot
 
 from models import Outbox, User
 from rpc.users import register
 from telegram_bot.notifier import Notifier
+from telegram_bot.rate_limits import ReplyFirstRateLimiter
 from tests.conftest import TELEGRAM_TOKEN
 
 
@@ -28,7 +29,7 @@ def user_with_open_chat(fake_telegram, chat_id: int) -> User:
 
 def deliver(fake_telegram, rounds: int = 1) -> None:
     async def run():
-        bot = ExtBot(TELEGRAM_TOKEN, base_url=f"{fake_telegram.base_url}/bot", rate_limiter=AIORateLimiter(max_retries=3))
+        bot = ExtBot(TELEGRAM_TOKEN, base_url=f"{fake_telegram.base_url}/bot", rate_limiter=ReplyFirstRateLimiter(max_retries=3))
         async with bot:
             notifier = Notifier(bot)
             for _ in range(rounds):
