@@ -496,6 +496,13 @@ class FakeTelegram:
             self._push_update("message", message)
             return copy.deepcopy(message)
 
+    def open_chat(self, chat_id: int, first_name: str = "User", language_code: str = "en") -> None:
+        """A user who wrote to the bot some time ago: the bot may send to them; no update now."""
+        with self._cond:
+            self._users[chat_id] = {"id": chat_id, "is_bot": False, "first_name": first_name,
+                                    "language_code": language_code}
+            self._chats[chat_id] = {"id": chat_id, "type": "private", "first_name": first_name}
+
     def edit_user_message(self, chat_id: int, message_id: int, text: str) -> dict:
         """The user edits one of their messages: the bot gets an edited_message update."""
         with self._cond:
