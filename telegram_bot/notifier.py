@@ -88,29 +88,38 @@ def pieces_for_chat(rows: list[Outbox], silent: set[int] = frozenset()) -> list[
     return pieces
 
 
+def render(rows: list[Outbox], silent: set[int], language: str) -> list[tuple[str, list[int], bool, bool]]:
+    """A chat's pieces in its user's language (run on the notifier's threads)."""
+    i18n.use(language)
+    return pieces_for_chat(rows, silent)
+
+
 class Notifier:
     def __init__(self, bot: Bot):
         self.bot = bot
         self.backoff: dict[int, tuple[float, float]] = {}  # chat -> (retry at, current delay)
-        # Its own threads for its database work, so replies' database work never queues behind a drain.
+        # Its own threads for its database work and its formatting, so neither blocks the event loop
+        # nor queues replies' database work behind a drain.
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="notifier")
         # Behind a rate limiter, notifications take only what replies leave (telegram_bot/rate_limits.py).
         self.yield_to_replies = {"rate_limit_args": NOTIFICATION} if getattr(bot, "rate_limiter", None) else {}
 
-    def database(self, function, *args):
+    def off_loop(self, function, *args):
         return asyncio.get_running_loop().run_in_executor(self.executor, functools.partial(function, *args))
 
     async def deliver_chat(self, chat_id: int, user_id: int, rows: list[Outbox]) -> None:
         loop = asyncio.get_running_loop()
-        i18n.use(rows[0].user.language)  # this task's language: each chat is delivered in its own task
+        language = rows[0].user.language
         levels = {row.id: delivery_level(row.user, row.kind) for row in rows}
         muted = [row.id for row in rows if levels[row.id] == "off"]
         if muted:  # the user turned this kind of message off: done, without a word
-            await self.database(mark_sent, muted)
+            await self.off_loop(mark_sent, muted)
             rows = [row for row in rows if levels[row.id] != "off"]
+            if not rows:
+                return
         silent = {row_id for row_id, level in levels.items() if level == "silent"}
         given_up: set[int] = set()
-        for text, row_ids, completes, quiet in pieces_for_chat(rows, silent):
+        for text, row_ids, completes, quiet in await self.off_loop(render, rows, silent, language):
             if given_up.issuperset(row_ids):
                 continue
             try:
@@ -118,29 +127,29 @@ class Notifier:
                                             **self.yield_to_replies)
             except Forbidden:
                 log.info("chat %s blocked the bot; keeping its messages", chat_id)
-                await self.database(mark_unreachable, user_id)
+                await self.off_loop(mark_unreachable, user_id)
                 return
             except BadRequest as error:
                 # Telegram will refuse this the same way every time (chat gone, bad text).
                 log.warning("chat %s refused a message for good (%s); giving it up", chat_id, error.message)
-                await self.database(mark_given_up, row_ids)
+                await self.off_loop(mark_given_up, row_ids)
                 given_up.update(row_ids)
                 continue
             except TelegramError as error:
                 delay = min(MAX_BACKOFF_SECONDS, self.backoff.get(chat_id, (0, 0.5))[1] * 2)
                 self.backoff[chat_id] = (loop.time() + delay, delay)
                 log.warning("delivery to chat %s failed (%s); retrying in %.1fs", chat_id, type(error).__name__, delay)
-                await self.database(mark_failed_attempt, [r.id for r in rows])
+                await self.off_loop(mark_failed_attempt, [r.id for r in rows])
                 return
             if completes:
-                await self.database(mark_sent, row_ids)
+                await self.off_loop(mark_sent, row_ids)
         self.backoff.pop(chat_id, None)
 
     async def deliver_once(self) -> int:
         """Send what is pending now; returns how many rows were looked at."""
         now = asyncio.get_running_loop().time()
         waiting = [chat for chat, (retry_at, _) in self.backoff.items() if retry_at > now]
-        rows = await self.database(pending_rows, waiting)
+        rows = await self.off_loop(pending_rows, waiting)
         by_chat: dict[int, list[Outbox]] = defaultdict(list)
         for row in rows:
             by_chat[row.chat_id].append(row)
