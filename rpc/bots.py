@@ -28,7 +28,7 @@ def parse_newbot(args: list[str]) -> dict:
         strategy, rest = rest[0].lower(), rest[1:]
     params = parse_params(rest)
     try:
-        capital = Decimal(capital_text)
+        capital = Decimal(decimal_text(capital_text))
     except InvalidOperation:
         raise UserError(N_("Capital must be a number in the quote currency, like 100; got '{capital}'."),
                         capital=capital_text) from None
@@ -98,6 +98,11 @@ def parse_capital(text: str, minimum: Decimal | None = None) -> Decimal:
     return capital
 
 
+def decimal_text(text: str) -> str:
+    """A typed number with a decimal comma (pt-BR writes 0,6) as Decimal reads it."""
+    return text.replace(",", ".") if text.count(",") == 1 and "." not in text else text
+
+
 def parse_params(words: list[str]) -> dict:
     """name=value words as a dict, or UserError."""
     params = {}
@@ -105,7 +110,7 @@ def parse_params(words: list[str]) -> dict:
         name, sep, value = word.partition("=")
         if not sep or not name or not value:
             raise UserError(N_("Strategy settings are name=value pairs, like dip=0.6; got '{word}'."), word=word)
-        params[name.lower()] = value
+        params[name.lower()] = decimal_text(value)
     return params
 
 

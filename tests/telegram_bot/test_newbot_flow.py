@@ -117,3 +117,16 @@ def test_the_flow_goes_on_after_a_restart_of_the_bot_process(user, service, kill
     summary = user.press(settings, "nb:params:ok", "please check")
     assert "BTC/USDT, paper, capital 120 USDT" in summary["text"]
     user.press(summary, "nb:create:yes", "Created")
+
+
+def test_portuguese_decimal_commas_are_understood(service, fakes):
+    user = Chat(*fakes, language="pt-br").registered()
+    question = user.say_message("/newbot", "passo 1 de 6")
+    question = user.press(question, "nb:ex:binance", "passo 2 de 6")
+    question = user.press(question, "nb:key:paper", "passo 3 de 6")
+    user.press(question, "nb:sym:BTC/USDT", "passo 4 de 6")
+    strategy = user.say_message("12,5", "passo 5 de 6")
+    user.press(strategy, "nb:st:dip", "passo 6 de 6")
+    assert "dip = <b>" not in user.say("dip=0,8", "dip = 0,8")
+    summary = user.press(user.last(), "nb:params:ok", "confira")
+    assert "capital 12,5 USDT" in summary["text"]
