@@ -41,6 +41,10 @@ PATTERNS = (
      N_("Insufficient paper funds: this buy needs {amount} {quote}.")),
     (r"Insufficient paper (?P<asset>\S+) for this order\.", N_("Insufficient paper {asset} for this order.")),
     (r"Insufficient paper (?P<asset>\S+) for this sell\.", N_("Insufficient paper {asset} for this sell.")),
+    (r"The order \((?P<amount>\S+) (?P<base>\S+) at (?P<price>\S+)\) is below (?P<symbol>\S+)'s minimum "
+     r"\((?P<min_amount>\S+) (?P<base2>\S+), (?P<min_cost>\S+) (?P<quote>\S+)\)\.",
+     N_("The order ({amount} {base} at {price}) is below {symbol}'s minimum ({min_amount} {base2}, {min_cost} {quote}).")),
+    (r"Unexpected error: (?P<name>\w+)", N_("Unexpected error: {name}")),
 )
 _COMPILED = tuple((re.compile(pattern, re.DOTALL), template) for pattern, template in PATTERNS)
 
