@@ -148,8 +148,13 @@ def describe(name: str, values: list[float]) -> str:
 
 
 def scenario_replies(world: World, seconds: float) -> dict:
-    values = latencies(world, command_load(world, seconds), wait=3)
+    events = command_load(world, seconds)
+    values = latencies(world, events, wait=3)
     print("  " + describe("reply", values), flush=True)
+    for number, command in enumerate(COMMANDS):  # which commands make the tail (the load cycles through them)
+        mine = [v for n, v in enumerate(values) if n % len(COMMANDS) == number]
+        print(f"    {command}: p50 {percentile(mine, 0.5) * 1000:.0f} ms, p99 {percentile(mine, 0.99) * 1000:.0f} ms",
+              flush=True)
     return {"reply_p50": percentile(values, 0.5), "reply_p99": percentile(values, 0.99)}
 
 
