@@ -16,6 +16,7 @@ from peewee import (
     BooleanField,
     CharField,
     DatabaseProxy,
+    DateField,
     DateTimeField,
     Field,
     ForeignKeyField,
@@ -82,6 +83,13 @@ class User(BaseModel):
     chat_id = BigIntegerField(unique=True)
     name = CharField(default="")
     reachable = BooleanField(default=True)  # False once Telegram answers 403 (bot blocked)
+    language = CharField(default="")  # the chat's language (telegram_bot/i18n.py); "" = not known yet
+    # Per kind of message: "on", "silent" (no sound) or "off" (see NOTIFICATION_LEVELS).
+    notify_fills = CharField(default="on")
+    notify_errors = CharField(default="on")
+    notify_summary = CharField(default="off")
+    summary_hour = IntegerField(default=20)  # UTC hour of the daily summary
+    summary_sent_on = DateField(null=True)  # the UTC day of the last summary: one a day, whoever sends it
     created_at = DateTimeField(default=utcnow)
 
 
@@ -120,6 +128,9 @@ class Bot(BaseModel):
     # What an exit left below the market's amount step, carried into the next position.
     dust_amount = MoneyField(default=Decimal(0))
     dust_cost = MoneyField(default=Decimal(0))
+    # The owner pressed "Sell now": the position open at that moment exits at the market, like
+    # any exit, on the next evaluation (workers/evaluation.py). Later positions ignore it.
+    exit_requested_at = DateTimeField(null=True)
     created_at = DateTimeField(default=utcnow)
 
     class Meta:
@@ -142,6 +153,8 @@ class Position(BaseModel):
     opened_at = DateTimeField(default=utcnow)
     closed_at = DateTimeField(null=True)
 
+
+NOTIFICATION_LEVELS = ("on", "silent", "off")
 
 ORDER_IN_FLIGHT = ("recorded", "sent", "open")
 ORDER_FINAL = ("filled", "canceled", "rejected", "expired")

@@ -192,6 +192,19 @@ class Gateway:
                 result[asset] = (to_decimal(balance["free"].get(asset)), to_decimal(balance["used"].get(asset)))
         return result
 
+    @translate_errors
+    def most_traded(self, exchange_id: str, limit: int = 8, testnet: bool = False) -> list[str]:
+        """The venue's spot symbols with the largest 24 h quote volume, largest first (for the
+        chat's symbol buttons); cached with the markets."""
+        client = self.public(exchange_id, testnet)
+        cached = getattr(client, "_botfleet_most_traded", None)
+        if cached is None:
+            volumes = {symbol: ticker.get("quoteVolume") or 0 for symbol, ticker in client.fetch_tickers().items()
+                       if client.markets.get(symbol, {}).get("spot") and client.markets[symbol].get("active") is not False}
+            cached = sorted(volumes, key=lambda symbol: (-volumes[symbol], symbol))
+            client._botfleet_most_traded = cached
+        return cached[:limit]
+
 
 __all__ = ["Credentials", "Gateway", "KeyRejected", "SUPPORTED_EXCHANGES", "check_exchange", "deep_merge",
            "needs_passphrase"]

@@ -63,7 +63,7 @@ def bots_to_evaluate(exchange: str, testnet: bool, markets: list) -> dict[tuple[
     """Each market's bots as plain rows, in one query: a tick reads thousands, and model
     objects cost more than the decisions."""
     query = Bot.select(Bot.symbol, Bot.timeframe, Bot.id, Bot.status, Bot.version, Bot.strategy, Bot.params,
-                       Bot.capital).where(on_markets(exchange, testnet, markets) & needs_a_look())
+                       Bot.capital, Bot.exit_requested_at).where(on_markets(exchange, testnet, markets) & needs_a_look())
     wanted = {tuple(market) for market in markets}
     by_market: dict[tuple[str, str], list[BotRow]] = {}
     for symbol, timeframe, *row in db.execute(query).fetchall():
@@ -78,12 +78,17 @@ class BotRow(NamedTuple):
     version: int
     strategy: str
     params: str  # as stored (JSON text): bots sharing settings share one parse
-    capital: object  # as stored; Bot.capital.python_value makes it a Decimal
+    capital: object  # as stored: a Decimal (PostgreSQL) or its text (SQLite)
+    exit_requested: object  # as stored; "Sell now" pressed at this time (rare: converted when read)
 
     @property
     def capital_amount(self) -> Decimal:
         # PostgreSQL hands back a Decimal, SQLite the decimal text: either is exact.
         return self.capital if isinstance(self.capital, Decimal) else Decimal(self.capital)
+
+    @property
+    def exit_requested_at(self):
+        return None if self.exit_requested is None else Bot.exit_requested_at.python_value(self.exit_requested)
 
 
 _parsed_params: dict[tuple[str, str], dict | strategies.ParamError] = {}
@@ -216,6 +221,8 @@ def decide_for(bot: BotRow, params: dict, closes, price, position):
     )
     if holding is None and bot.status != "running":
         return None, None  # stopped or paused: no new entries
+    if holding is not None and bot.exit_requested_at is not None and bot.exit_requested_at >= position.opened_at:
+        return "sell", None  # the owner pressed "Sell now" for this position (rpc/bots.py:request_exit)
     decision = strategies.get(bot.strategy).decide(closes, price, holding, params, bot.capital_amount)
     if decision.peak_price is not None and position is not None:
         Position.update(peak_price=decision.peak_price).where(Position.id == position.id).execute()
