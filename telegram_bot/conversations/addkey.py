@@ -12,6 +12,7 @@ from telegram import Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes, ConversationHandler, MessageHandler, filters
 
 from exchanges import SUPPORTED_EXCHANGES, Credentials
+from exchanges.gateway import needs_passphrase
 from rpc import N_, UserError
 from telegram_bot import formatting, keyboards
 from telegram_bot.access import PRIVATE_MESSAGE, button, failure_text, registered, reply, services
@@ -20,7 +21,6 @@ from telegram_bot.conversations.common import cancel_handlers, edit_or_send
 
 EXCHANGE, API_KEY, SECRET, PASSPHRASE, NETWORK = "exchange", "api_key", "secret", "passphrase", "network"
 DRAFT = "addkey"
-PASSPHRASE_EXCHANGES = ("okx",)  # exchanges whose API keys come with a passphrase
 MIN_LENGTH = 8
 
 
@@ -83,7 +83,7 @@ async def pasted_key(update: Update, context: ContextTypes.DEFAULT_TYPE, user):
 async def pasted_secret(update: Update, context: ContextTypes.DEFAULT_TYPE, user):
     """Secret pasted: ask for the passphrase where the exchange has one, else the network."""
     await _pasted(update, context, "secret")
-    if draft(context)["exchange"] in PASSPHRASE_EXCHANGES:
+    if needs_passphrase(draft(context)["exchange"]):
         await reply(update, formatting.addkey_ask_passphrase(), reply_markup=keyboards.Markup([keyboards.cancel_row()]))
         return PASSPHRASE
     return await _ask_network(update, context)

@@ -33,7 +33,7 @@ def test_a_requested_exit_sells_the_open_position_at_the_next_evaluation(ctx, fa
 
     assert evaluate_market("binance", "BTC/USDT", "1m", 1, time.time())["acting"] == 1
     [job] = Queue(TRADE_QUEUE, connection=ctx.redis).jobs
-    assert job.args[4][0][:2] == [bot.id, "sell"]
+    assert job.args[3][0][:2] == [bot.id, "sell"]
 
 
 def test_a_request_made_for_an_earlier_position_leaves_a_later_one_alone(ctx, fake_binance):
