@@ -1,4 +1,4 @@
-"""Service-wide figures for /admin: users, bots, queues, workers, tick lag."""
+"""Service-wide figures for /admin (users, bots, queues, workers, tick lag) and announcements."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,7 @@ import json
 from rq import Queue, Worker
 from rq.registry import FailedJobRegistry
 
-from models import Bot, Outbox, User
+from models import Bot, Outbox, User, insert_rows, write_transaction
 from workers.context import QUEUES
 
 
@@ -37,3 +37,16 @@ def overview(redis_client) -> dict:
         "skipped_bot_runs": int(redis_client.get("botfleet:metrics:skipped_bot_runs") or 0),
         "last_tick": json.loads(last_tick) if last_tick else None,
     }
+
+
+BROADCAST_LIMIT = 3500  # the announcement and its heading stay within one Telegram message
+
+
+def broadcast(text: str) -> int:
+    """Queue `text` for every reachable user, in one transaction; how many will get it."""
+    text = text[:BROADCAST_LIMIT]
+    with write_transaction():
+        rows = [{"user": user_id, "chat_id": chat_id, "kind": "broadcast", "payload": {"text": text}}
+                for user_id, chat_id in User.select(User.id, User.chat_id).where(User.reachable == True).tuples()]  # noqa: E712
+        insert_rows(Outbox, rows)
+    return len(rows)

@@ -667,8 +667,12 @@ def balance_message(p: dict) -> Html:
     return join([head, *rows])
 
 
+def broadcast_message(p: dict) -> Html:
+    return join([t("<b>Announcement</b>"), escape(p["text"])])
+
+
 OUTBOX_FORMATS = {"fill": fill_message, "bot_error": bot_error_message, "balance": balance_message,
-                  "summary": summary_message}
+                  "summary": summary_message, "broadcast": broadcast_message}
 
 
 def outbox_text(kind: str, payload: dict) -> Html:
@@ -679,6 +683,14 @@ def outbox_text(kind: str, payload: dict) -> Html:
 
 def invite_created(code: str) -> Html:
     return join([t("Invite code: <code>{code}</code>", code=code), t("The new user sends: /start {code}", code=code)])
+
+
+def broadcast_usage() -> Html:
+    return error(t("Send the announcement with the command: /broadcast &lt;text&gt;"))
+
+
+def broadcast_queued(count: int) -> Html:
+    return t("Announcement queued for {count} reachable user(s).", count=count)
 
 
 def admin_overview(o: dict) -> Html:

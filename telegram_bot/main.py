@@ -59,6 +59,8 @@ COMMAND_HANDLERS = {
     "performance": periods.performance,
     "settings": settings.settings,
     "admin": admin.admin,
+    "invite": admin.invite,
+    "broadcast": admin.broadcast,
 }
 
 BUTTON_HANDLERS = {
