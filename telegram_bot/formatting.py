@@ -90,7 +90,7 @@ def sendable(text: str) -> list[str]:
 def help_text(registered_now: bool = False) -> str:
     head = "<b>Welcome to botfleet!</b> You are registered.\n\n" if registered_now else "<b>botfleet</b>\n\n"
     lines = [f"{escape(example)} — {escape(what)}" for _, example, what in COMMANDS]
-    strategies = "\nStrategy <code>dip</code>: buys when the price is <code>dip</code>% under its moving average of <code>period</code> candles of <code>timeframe</code>, sells at take profit <code>tp</code>% or stop loss <code>sl</code>% (optional <code>trail</code>)."
+    strategies = "\nStrategy <code>dip</code>: buys when the price is <code>dip</code>% under its moving average of <code>period</code> candles of <code>timeframe</code>, sells at take profit <code>tp</code>% or stop loss <code>sl</code>% (optional <code>trail</code>, <code>tsl</code>)."
     return head + "\n".join(lines) + "\n" + strategies
 
 
@@ -133,7 +133,10 @@ def bot_settings(bot: dict) -> str:
 
 
 def bot_created(bot: dict) -> str:
-    return f"✅ Created, stopped.\n{bot_settings(bot)}\nStart it with /startbot {bot['id']}"
+    from telegram_bot.strategy_texts import plan_text  # the strategy texts' own module
+
+    plan = f"\n{plan_text(bot['plan'], bot['quote'])}" if bot.get("plan") else ""
+    return f"✅ Created, stopped.\n{bot_settings(bot)}{plan}\nStart it with /startbot {bot['id']}"
 
 
 def bot_started(bot: dict) -> str:

@@ -24,7 +24,7 @@ import settings as settings_module
 from logconfig import configure_logging
 from telegram_bot import formatting, keyboards
 from telegram_bot.access import Services, on_error
-from telegram_bot.commands import admin, bots, keys, reports, start
+from telegram_bot.commands import admin, bots, keys, reports, start, strategies
 from telegram_bot.notifier import Notifier
 from vault import Vault
 from workers.context import REPORT_QUEUE, redis_from_url
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 COMMAND_HANDLERS = {
     "start": start.start,
-    "help": start.help_command,
+    "help": strategies.help_command,
     "addkey": keys.addkey,
     "keys": keys.keys,
     "delkey": keys.delkey,

@@ -215,3 +215,29 @@ def test_balance_of_a_key_arrives_from_a_worker(user):
     user.say(f"/balance {key_id}", "Fetching")
     balance = user.telegram.wait_for_bot_message(user.id, "USDT: 1000 free", timeout=WAIT)
     assert f"key {key_id}" in balance["text"]
+
+
+# --- strategies (issue 8) ----------------------------------------------------
+
+def test_help_with_a_strategy_lists_its_parameters_with_defaults_and_bounds(user):
+    text = user.say("/help dca", "Strategy dca")
+    for line in ("so — safety orders; default 5; 0 to 50", "vscale", "sscale", "start", "now | dip"):
+        assert line in text
+    assert "tsl — trailing stop loss" in user.say("/help dip", "Strategy dip")
+    assert "Unknown strategy 'moon'" in user.say("/help moon", "Unknown")
+
+
+def test_newbot_dca_shows_the_resolved_ladder(user):
+    text = user.say("/newbot paper:binance BTC/USDT 400 dca so=2 vscale=2 dev=1.5", "Created")
+    assert "base order: buy 0.00166 BTC @ 60000 = 99.60 USDT" in text
+    assert "so1: buy 0.00168 BTC @ 59100 = 99.29 USDT" in text
+    assert "so2: buy 0.00342 BTC @ 58200 = 199.04 USDT" in text
+
+
+def test_newbot_refuses_unknown_names_and_out_of_bound_values_of_each_strategy(user):
+    assert "Unknown parameter levels" in user.say("/newbot paper:binance BTC/USDT 400 grid levels=5", "Unknown")
+    assert "grids must be between 2 and 200; got '1'" in user.say("/newbot paper:binance BTC/USDT 400 grid grids=1", "grids")
+    assert "vscale must be between 0.5 and 10" in user.say("/newbot paper:binance BTC/USDT 400 dca vscale=11", "vscale")
+    assert "use a capital of at least" in user.say("/newbot paper:binance BTC/USDT 20 dca so=5", "capital")
+    assert "low must be below high" in user.say("/newbot paper:binance BTC/USDT 400 grid low=2 high=1", "low")
+    assert "You have no bots yet" in user.say("/bots", "bots")
