@@ -27,6 +27,8 @@ COMMANDS = [
     ("trades", "/trades [10]", "your latest fills"),
     ("profit", "/profit [1]", "realized and unrealized profit, fees, win rate"),
     ("balance", "/balance [1]", "balances of key 1, or your paper wallet"),
+    ("chart", "/chart 1", "a chart of bot 1's market with its fills and levels"),
+    ("backtest", "/backtest dca ETH/USDT 30 so=3 tp=2", "a strategy on the last 30 days of history"),
 ]
 
 

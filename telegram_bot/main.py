@@ -48,6 +48,8 @@ COMMAND_HANDLERS = {
     "profit": reports.profit,
     "balance": reports.balance,
     "admin": admin.admin,
+    "backtest": strategies.backtest,
+    "chart": strategies.chart,
 }
 
 

@@ -9,6 +9,7 @@ rows for when they come back; other failures back off and try again.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 from collections import defaultdict
 
@@ -17,7 +18,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from models import Outbox, User, utcnow
-from telegram_bot import formatting
+from telegram_bot import formatting, strategy_texts
 
 log = logging.getLogger(__name__)
 
@@ -113,14 +114,36 @@ class Notifier:
                 await asyncio.to_thread(mark_sent, row_ids)
         self.backoff.pop(chat_id, None)
 
+    async def deliver_photo(self, row: Outbox) -> None:
+        """A /backtest or /chart answer: its PNG with the figures as caption (or the error alone)."""
+        caption = strategy_texts.report_caption(row.kind, row.payload)
+        try:
+            if "png" in row.payload:
+                await self.bot.send_photo(row.chat_id, base64.b64decode(row.payload["png"]), caption=caption,
+                                          parse_mode=ParseMode.HTML)
+            else:
+                await self.bot.send_message(row.chat_id, caption, parse_mode=ParseMode.HTML)
+        except Forbidden:
+            await asyncio.to_thread(mark_unreachable, row.user_id)
+            return
+        except BadRequest:
+            await asyncio.to_thread(mark_given_up, [row.id])
+            return
+        except TelegramError:
+            await asyncio.to_thread(mark_failed_attempt, [row.id])
+            return
+        await asyncio.to_thread(mark_sent, [row.id])
+
     async def deliver_once(self) -> int:
         """Send what is pending now; returns how many rows were looked at."""
         now = asyncio.get_running_loop().time()
         waiting = [chat for chat, (retry_at, _) in self.backoff.items() if retry_at > now]
         rows = await asyncio.to_thread(pending_rows, waiting)
         by_chat: dict[int, list[Outbox]] = defaultdict(list)
+        photos = []
         for row in rows:
-            by_chat[row.chat_id].append(row)
+            (photos if row.kind in strategy_texts.PHOTO_KINDS else by_chat[row.chat_id]).append(row)
+        await asyncio.gather(*(self.deliver_photo(row) for row in photos))
         await asyncio.gather(*(self.deliver_chat(chat, chat_rows[0].user_id, chat_rows) for chat, chat_rows in by_chat.items()))
         return len(rows)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from html import escape
 
-from telegram_bot.formatting import num, price
+from telegram_bot.formatting import num, price, signed
 
 ROLE_NAMES = {"base": "base order"}
 
@@ -50,3 +50,44 @@ def plan_text(plan: dict, quote: str) -> str:
                      f"= {num(order['cost'], 2)} {escape(quote)}")
     lines.append(f"total {num(total, 2)} {escape(quote)}")
     return "\n".join(lines)
+
+
+# --- /backtest and /chart: outbox rows whose answer is a photo -------------------------------
+
+PHOTO_KINDS = ("backtest", "chart")
+
+
+def backtest_queued(strategy: str, symbol: str, days: int) -> str:
+    return (f"⏳ Backtesting {escape(strategy)} on {escape(symbol)} over {days} days… "
+            "the report comes here in a moment.")
+
+
+def chart_queued(bot_id: int) -> str:
+    return f"⏳ Drawing the chart of bot {bot_id}…"
+
+
+def _percent(value) -> str:
+    return "–" if value is None else f"{signed(value)}%"
+
+
+def report_caption(kind: str, p: dict) -> str:
+    """The text under a /backtest or /chart photo, or the whole answer when it failed."""
+    if kind == "chart":
+        if "error" in p:
+            return f"⚠️ Chart of bot {p['bot_id']}: {escape(p['error'])}"
+        return (f"📈 Bot {p['bot_id']} {escape(p['bot_name'])} · {escape(p['symbol'])} {escape(p['timeframe'])} · "
+                f"{p['fills']} fill(s) shown")
+    head = f"Backtest {escape(p['strategy'])} on {escape(p['symbol'])}, {p['days']} day(s)"
+    if "error" in p:
+        return f"⚠️ {head}: {escape(p['error'])}"
+    settings = " ".join(f"{escape(k)}={escape(v)}" for k, v in sorted(p["params"].items()))
+    rate = "–" if p["win_rate"] is None else f"{num(p['win_rate'], 1)}%"
+    factor = "–" if p["profit_factor"] is None else num(p["profit_factor"], 2)
+    return "\n".join([
+        f"📊 <b>{head}</b> ({escape(p['exchange'])}, {p['candles']} candles of {escape(p['timeframe'])})",
+        f"capital {num(p['capital'])} {escape(p['quote'])} · trades {p['trades']} ({p['fills']} fills)",
+        f"return {_percent(p['return_pct'])} · buy and hold {_percent(p['hold_pct'])}",
+        f"max drawdown {num(p['max_drawdown'], 2)}% · win rate {rate} · profit factor {factor}",
+        f"fees {num(p['fees'], 2)} {escape(p['quote'])}",
+        f"<code>{settings}</code>",
+    ])

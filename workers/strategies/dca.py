@@ -146,3 +146,13 @@ def decide(closes: list[Decimal], price: Decimal, holding: Holding | None, param
         return Decision(place=tuple(wants), state={"deal": holding.id, "placed": k}, peak_price=new_peak,
                         reason=f"safety orders up to {k}")
     return HOLD if new_peak is None else Decision(peak_price=new_peak)
+
+
+def chart_lines(params: dict, holding: Holding | None) -> list[tuple[str, Decimal]]:
+    """The prices a chart of this bot marks: the deal's average, take profit, stop loss."""
+    if holding is None:
+        return []
+    lines = [("average", holding.entry_price), ("take profit", holding.entry_price * (1 + params["tp"] / 100))]
+    if params["sl"] > 0:
+        lines.append(("stop loss", holding.entry_price * (1 - params["sl"] / 100)))
+    return lines

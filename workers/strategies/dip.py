@@ -52,3 +52,15 @@ def decide(closes: list[Decimal], price: Decimal, holding: Holding | None, param
     if peak > holding.peak_price and (params["trail"] > 0 or params["tsl"] > 0):
         return Decision(peak_price=peak)
     return HOLD
+
+
+def chart_lines(params: dict, holding: Holding | None) -> list[tuple[str, Decimal]]:
+    """The prices a chart of this bot marks: entry, take profit, stop loss."""
+    if holding is None:
+        return []
+    lines = [("entry", holding.entry_price), ("take profit", holding.entry_price * (1 + params["tp"] / 100))]
+    if params["sl"] > 0:
+        lines.append(("stop loss", holding.entry_price * (1 - params["sl"] / 100)))
+    if params["tsl"] > 0:
+        lines.append(("trailing stop", max(holding.peak_price, holding.entry_price) * (1 - params["tsl"] / 100)))
+    return lines

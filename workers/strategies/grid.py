@@ -155,3 +155,10 @@ def decide(closes: list[Decimal], price: Decimal, holding: Holding | None, param
     new_state = None if notice is None else {**state, "outside": outside}
     return Decision(place=tuple(place), cancel=tuple(cancel), state=new_state, notice=notice,
                     reason=f"grid level {k} empty")
+
+
+def chart_lines(params: dict, holding: Holding | None) -> list[tuple[str, Decimal]]:
+    """The grid's levels."""
+    if params["low"] is None:
+        return []
+    return [(f"level {i}", price) for i, price in enumerate(levels(params))]
