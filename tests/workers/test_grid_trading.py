@@ -102,3 +102,21 @@ def test_a_live_grid_trades_one_pair_on_the_exchange_and_reports_leaving_the_ran
     assert len(list(Outbox.select().where((Outbox.user == user) & (Outbox.kind == "bot_error")))) == 1
     assert not any(side == "sell" for side, _ in resting(bot).values())
     assert Queue(TRADE_QUEUE, connection=ctx.redis).count == 0
+
+
+def test_a_stopped_grid_cancels_its_resting_buys_and_keeps_its_sells(ctx, fake_binance):
+    user = make_user()
+    bot = new_grid_bot(ctx, fake_binance, user, "paper:binance")
+    run_tick(ctx, fake_binance, 1)
+    run_tick(ctx, fake_binance, 2)
+    rpc_bots.stop_bot(user, bot.id)
+
+    run_tick(ctx, fake_binance, 3)
+
+    assert {role: side for role, (side, _) in resting(bot).items()} == {"g4": "sell", "g5": "sell", "g6": "sell"}
+    canceled = Order.select().where((Order.bot == bot) & (Order.status == "canceled"))
+    assert sorted(o.role for o in canceled) == ["g0", "g1", "g2"]
+    usdt = PaperBalance.get((PaperBalance.user == user) & (PaperBalance.asset == "USDT"))
+    assert usdt.locked == 0
+    run_tick(ctx, fake_binance, 4, "57000")  # a fall places no new buy
+    assert not any(side == "buy" for side, _ in resting(bot).values())
