@@ -16,6 +16,7 @@ from peewee import (
     BooleanField,
     CharField,
     DatabaseProxy,
+    DateField,
     DateTimeField,
     Field,
     ForeignKeyField,
@@ -82,6 +83,13 @@ class User(BaseModel):
     chat_id = BigIntegerField(unique=True)
     name = CharField(default="")
     reachable = BooleanField(default=True)  # False once Telegram answers 403 (bot blocked)
+    language = CharField(default="")  # the chat's language (telegram_bot/i18n.py); "" = not known yet
+    # Per kind of message: "on", "silent" (no sound) or "off" (see NOTIFICATION_LEVELS).
+    notify_fills = CharField(default="on")
+    notify_errors = CharField(default="on")
+    notify_summary = CharField(default="off")
+    summary_hour = IntegerField(default=20)  # UTC hour of the daily summary
+    summary_sent_on = DateField(null=True)  # the UTC day of the last summary: one a day, whoever sends it
     created_at = DateTimeField(default=utcnow)
 
 
@@ -120,6 +128,9 @@ class Bot(BaseModel):
     # What an exit left below the market's amount step, carried into the next position.
     dust_amount = MoneyField(default=Decimal(0))
     dust_cost = MoneyField(default=Decimal(0))
+    # The owner pressed "Sell now": the position open at that moment exits at the market, like
+    # any exit, on the next evaluation (workers/evaluation.py). Later positions ignore it.
+    exit_requested_at = DateTimeField(null=True)
     # The strategy's own memory (a grid's order size, a DCA deal's safety orders placed), written
     # only together with the orders of the decision that changed it.
     state = JSONTextField(default=dict)
@@ -146,6 +157,8 @@ class Position(BaseModel):
     opened_at = DateTimeField(default=utcnow)
     closed_at = DateTimeField(null=True)
 
+
+NOTIFICATION_LEVELS = ("on", "silent", "off")
 
 ORDER_IN_FLIGHT = ("recorded", "sent", "open")
 ORDER_FINAL = ("filled", "canceled", "rejected", "expired")
@@ -307,10 +320,11 @@ def _row_data(row) -> dict:
     return row.__data__ if isinstance(row, Model) else row
 
 
-def insert_rows(model, rows: list) -> list[int]:
+def insert_rows(model, rows: list, skip_existing: bool = False) -> list[int]:
     """Insert many rows (model instances or dicts of field values) in one statement; their ids,
-    in order. Written below peewee's query builder, which spends far longer building a
-    thousand-row INSERT than the database spends running it."""
+    in order (none with skip_existing, which leaves out rows a unique index already has).
+    Written below peewee's query builder, which spends far longer building a thousand-row
+    INSERT than the database spends running it."""
     if not rows:
         return []
     fields = [f for f in model._meta.sorted_fields if f is not model._meta.primary_key]
@@ -321,10 +335,18 @@ def insert_rows(model, rows: list) -> list[int]:
     table = model._meta.table_name
     columns = ", ".join(f'"{f.column_name}"' for f in fields)
     cursor = db.obj.cursor()
+    conflict = " ON CONFLICT DO NOTHING" if skip_existing else ""
     if _is_postgres():
+        if skip_existing:
+            execute_values(cursor, f'INSERT INTO "{table}" ({columns}) VALUES %s{conflict}', values,
+                           page_size=len(values))
+            return []
         sql = f'INSERT INTO "{table}" ({columns}) VALUES %s RETURNING "id"'
         return [row[0] for row in execute_values(cursor, sql, values, page_size=len(values), fetch=True)]
-    sql = f'INSERT INTO "{table}" ({columns}) VALUES ({", ".join("?" * len(fields))})'
+    sql = f'INSERT INTO "{table}" ({columns}) VALUES ({", ".join("?" * len(fields))}){conflict}'
+    if skip_existing:
+        cursor.executemany(sql, values)
+        return []
     ids = []
     for value in values:  # SQLite runs in this process: a statement per row costs microseconds
         cursor.execute(sql, value)

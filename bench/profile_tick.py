@@ -49,7 +49,9 @@ def main() -> int:
             return original(*a, **k)
 
         models.db.obj.execute_sql = counting
+        led = time.perf_counter()
         stage.lead()
+        print(f"lead_tick: {time.perf_counter() - led:.3f} s")
         profile = cProfile.Profile()
         started = time.perf_counter()
         if not args.no_profile:

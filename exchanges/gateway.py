@@ -1,7 +1,10 @@
 """The exchange gateway: builds ccxt clients and owns every public call.
 
 Clients get EXCHANGE_OVERRIDES deep-merged into their config (merged again after the testnet
-switch, so a test points both networks at one fake). Public clients, with markets loaded, are
+switch, so a test points both networks at one fake; an override's `urls.test`, when given, is
+what a testnet client uses instead of its `urls.api`). What differs between exchanges lives in
+one adapter module each (binance.py, bybit.py, okx.py): adding an exchange is adding an adapter
+here and its fake exchange in tests/fakes/. Public clients, with markets loaded, are
 shared per venue (exchange and network) and refreshed hourly; a private client is built per
 use from the owner's key and shares its venue's loaded markets, so a key lives only as long
 as the job that decrypted it.
@@ -17,11 +20,11 @@ import ccxt
 import requests
 import requests.adapters
 
-from exchanges import binance
+from exchanges import binance, bybit, okx
 from exchanges.errors import BadRequest, KeyRejected, translate_errors
 from exchanges.markets import MarketRules, to_decimal
 
-ADAPTERS = {"binance": binance.ADAPTER}
+ADAPTERS = {adapter.id: adapter for adapter in (binance.ADAPTER, bybit.ADAPTER, okx.ADAPTER)}
 SUPPORTED_EXCHANGES = tuple(ADAPTERS)
 MARKETS_TTL_SECONDS = 3600
 HTTP_POOL_SIZE = 64  # as many connections as calls a worker makes at once (exchanges.calls)
@@ -53,6 +56,11 @@ def check_exchange(exchange_id: str) -> str:
     return exchange_id
 
 
+def needs_passphrase(exchange_id: str) -> bool:
+    """Whether the exchange's API keys come with a passphrase (OKX's do)."""
+    return ADAPTERS[check_exchange(exchange_id)].needs_passphrase
+
+
 def deep_merge(base: dict, override: dict) -> dict:
     merged = copy.deepcopy(base)
     for key, value in override.items():
@@ -74,6 +82,7 @@ class Gateway:
         self._lock = threading.Lock()
         # Private calls of every key reuse connections (no TCP or TLS handshake per order).
         self._session = requests.Session()
+        self._session.trust_env = False  # as ccxt's own sessions: no proxy lookup in the environment per call
         adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=HTTP_POOL_SIZE)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
@@ -92,10 +101,12 @@ class Gateway:
         override = self.overrides.get(adapter.id, {})
         client = getattr(ccxt, adapter.id)(deep_merge(config, override))
         if testnet:
-            client.set_sandbox_mode(True)
+            adapter.use_testnet(client)
             # Sandbox mode swaps in the testnet URLs; overridden URLs still win (tests, proxies).
-            if isinstance(override.get("urls", {}).get("api"), dict):
-                client.urls["api"] = deep_merge(client.urls["api"], override["urls"]["api"])
+            urls = override.get("urls", {})
+            testnet_urls = urls.get("test", urls.get("api"))
+            if isinstance(testnet_urls, dict) and isinstance(client.urls.get("api"), dict):
+                client.urls["api"] = deep_merge(client.urls["api"], testnet_urls)
         return client
 
     @translate_errors
@@ -171,8 +182,10 @@ class Gateway:
     def check_key(self, exchange_id: str, credentials: Credentials) -> dict:
         """Proves the key works; returns {"can_withdraw": bool | None, "assets": int}."""
         client = self.private(exchange_id, credentials)
-        balance = client.fetch_balance()
+        # The key's permissions first: they also tell why a key cannot be used at all (a
+        # Bybit classic account), which a balance call would only answer with an error code.
         can_withdraw = self.adapter(exchange_id).can_withdraw(client, credentials)
+        balance = client.fetch_balance()
         assets = sum(1 for amount in (balance.get("total") or {}).values() if amount)
         return {"can_withdraw": can_withdraw, "assets": assets}
 
@@ -186,5 +199,19 @@ class Gateway:
                 result[asset] = (to_decimal(balance["free"].get(asset)), to_decimal(balance["used"].get(asset)))
         return result
 
+    @translate_errors
+    def most_traded(self, exchange_id: str, limit: int = 8, testnet: bool = False) -> list[str]:
+        """The venue's spot symbols with the largest 24 h quote volume, largest first (for the
+        chat's symbol buttons); cached with the markets."""
+        client = self.public(exchange_id, testnet)
+        cached = getattr(client, "_botfleet_most_traded", None)
+        if cached is None:
+            volumes = {symbol: ticker.get("quoteVolume") or 0 for symbol, ticker in client.fetch_tickers().items()
+                       if client.markets.get(symbol, {}).get("spot") and client.markets[symbol].get("active") is not False}
+            cached = sorted(volumes, key=lambda symbol: (-volumes[symbol], symbol))
+            client._botfleet_most_traded = cached
+        return cached[:limit]
 
-__all__ = ["Credentials", "Gateway", "KeyRejected", "SUPPORTED_EXCHANGES", "check_exchange", "deep_merge"]
+
+__all__ = ["Credentials", "Gateway", "KeyRejected", "SUPPORTED_EXCHANGES", "check_exchange", "deep_merge",
+           "needs_passphrase"]

@@ -213,10 +213,9 @@ class _Wallets:
         rows = _select_wallets(wanted)
         missing = set(wanted) - {(row.user_id, row.exchange, row.asset) for row in rows}
         if missing:
-            PaperBalance.insert_many(
-                [{"user": user, "exchange": exchange, "asset": asset, "amount": wanted[(user, exchange, asset)],
-                  "locked": ZERO} for user, exchange, asset in sorted(missing)]
-            ).on_conflict_ignore().execute()
+            insert_rows(PaperBalance, [
+                {"user": user, "exchange": exchange, "asset": asset, "amount": wanted[(user, exchange, asset)],
+                 "locked": ZERO} for user, exchange, asset in sorted(missing)], skip_existing=True)
             seen = {row.id for row in rows}
             rows += [row for row in _select_wallets(missing) if row.id not in seen]
         return cls(rows)

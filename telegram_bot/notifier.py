@@ -3,22 +3,28 @@
 Rows are read in id order and grouped per chat, so a chat's fills of one tick go out as one
 message (cut below 4096 characters at row boundaries). A row is marked sent only after
 Telegram accepted the piece that carries it. Rate limits and 429 retries are
-python-telegram-bot's AIORateLimiter's job; a 403 marks the user unreachable and keeps the
-rows for when they come back; other failures back off and try again.
+python-telegram-bot's AIORateLimiter's job (telegram_bot/rate_limits.py lets replies go first);
+a 403 marks the user unreachable and keeps the rows for when they come back; other failures
+back off and try again. Each user's /settings say whether a kind of message goes out with
+sound, silently, or not at all; it is written in the user's language.
 """
 from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import logging
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 
 from telegram import Bot
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from models import Outbox, User, utcnow
-from telegram_bot import formatting, strategy_texts
+from rpc.preferences import delivery_level
+from telegram_bot import formatting, i18n, strategy_texts
+from telegram_bot.rate_limits import NOTIFICATION
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +37,8 @@ MAX_ATTEMPTS = 12  # with doubling backoff, about ten minutes of trying
 def pending_rows(waiting_chats: list[int]) -> list[Outbox]:
     """Unsent rows of reachable users, oldest first, leaving out chats that wait to retry
     (so one chat's backlog never starves the others)."""
-    reachable = User.select(User.id).where(User.reachable == True)  # noqa: E712 (peewee expression)
-    query = Outbox.select().where(Outbox.sent_at.is_null() & Outbox.failed_at.is_null() & Outbox.user.in_(reachable))
+    query = (Outbox.select(Outbox, User).join(User)  # the user's language and preferences come along
+             .where(Outbox.sent_at.is_null() & Outbox.failed_at.is_null() & (User.reachable == True)))  # noqa: E712
     if waiting_chats:
         query = query.where(Outbox.chat_id.not_in(waiting_chats))
     return list(query.order_by(Outbox.id).limit(BATCH_ROWS))
@@ -56,89 +62,122 @@ def mark_unreachable(user_id: int) -> None:
     User.update(reachable=False).where(User.id == user_id).execute()
 
 
-def pieces_for_chat(rows: list[Outbox]) -> list[tuple[str, list[int], bool]]:
-    """(text, ids of the rows it carries, whether it completes them) pieces, each under
-    Telegram's limit, rows never reordered. A long row goes alone, in several parts."""
-    pieces: list[tuple[str, list[int], bool]] = []
-    text, ids = "", []
+def pieces_for_chat(rows: list[Outbox], silent: set[int] = frozenset()) -> list[tuple[str, list[int], bool, bool]]:
+    """(text, ids of the rows it carries, whether it completes them, whether it is silent)
+    pieces, each under Telegram's limit, rows never reordered; a piece never mixes silent rows
+    (the user's /settings) with loud ones. A long row goes alone, in several parts."""
+    pieces: list[tuple[str, list[int], bool, bool]] = []
+    text, ids, quiet = "", [], False
     for row in rows:
         row_text = formatting.outbox_text(row.kind, row.payload)
+        row_quiet = row.id in silent
         if len(row_text) > formatting.SAFE_LIMIT:
             if ids:
-                pieces.append((text, ids, True))
+                pieces.append((text, ids, True, quiet))
                 text, ids = "", []
             parts = formatting.sendable(row_text)
-            pieces.extend((part, [row.id], number == len(parts)) for number, part in enumerate(parts, start=1))
+            pieces.extend((part, [row.id], number == len(parts), row_quiet) for number, part in enumerate(parts, start=1))
             continue
         joined = f"{text}\n\n{row_text}" if text else row_text
-        if len(joined) > formatting.SAFE_LIMIT:
-            pieces.append((text, ids, True))
+        if ids and (len(joined) > formatting.SAFE_LIMIT or row_quiet != quiet):
+            pieces.append((text, ids, True, quiet))
             joined, ids = row_text, []
-        text = joined
+        text, quiet = joined, row_quiet
         ids.append(row.id)
     if ids:
-        pieces.append((text, ids, True))
+        pieces.append((text, ids, True, quiet))
     return pieces
+
+
+def render_caption(kind: str, payload: dict, language: str) -> str:
+    """A photo's caption with the user's numbers (run on the notifier's threads)."""
+    i18n.use(language)
+    return strategy_texts.report_caption(kind, payload)
+
+
+def render(rows: list[Outbox], silent: set[int], language: str) -> list[tuple[str, list[int], bool, bool]]:
+    """A chat's pieces in its user's language (run on the notifier's threads)."""
+    i18n.use(language)
+    return pieces_for_chat(rows, silent)
 
 
 class Notifier:
     def __init__(self, bot: Bot):
         self.bot = bot
         self.backoff: dict[int, tuple[float, float]] = {}  # chat -> (retry at, current delay)
+        # Its own threads for its database work and its formatting, so neither blocks the event loop
+        # nor queues replies' database work behind a drain.
+        self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="notifier")
+        # Behind a rate limiter, notifications take only what replies leave (telegram_bot/rate_limits.py).
+        self.yield_to_replies = {"rate_limit_args": NOTIFICATION} if getattr(bot, "rate_limiter", None) else {}
+
+    def off_loop(self, function, *args):
+        return asyncio.get_running_loop().run_in_executor(self.executor, functools.partial(function, *args))
 
     async def deliver_chat(self, chat_id: int, user_id: int, rows: list[Outbox]) -> None:
         loop = asyncio.get_running_loop()
+        language = rows[0].user.language
+        levels = {row.id: delivery_level(row.user, row.kind) for row in rows}
+        muted = [row.id for row in rows if levels[row.id] == "off"]
+        if muted:  # the user turned this kind of message off: done, without a word
+            await self.off_loop(mark_sent, muted)
+            rows = [row for row in rows if levels[row.id] != "off"]
+            if not rows:
+                return
+        silent = {row_id for row_id, level in levels.items() if level == "silent"}
         given_up: set[int] = set()
-        for text, row_ids, completes in pieces_for_chat(rows):
+        for text, row_ids, completes, quiet in await self.off_loop(render, rows, silent, language):
             if given_up.issuperset(row_ids):
                 continue
             try:
-                await self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
+                await self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, disable_notification=quiet,
+                                            **self.yield_to_replies)
             except Forbidden:
                 log.info("chat %s blocked the bot; keeping its messages", chat_id)
-                await asyncio.to_thread(mark_unreachable, user_id)
+                await self.off_loop(mark_unreachable, user_id)
                 return
             except BadRequest as error:
                 # Telegram will refuse this the same way every time (chat gone, bad text).
                 log.warning("chat %s refused a message for good (%s); giving it up", chat_id, error.message)
-                await asyncio.to_thread(mark_given_up, row_ids)
+                await self.off_loop(mark_given_up, row_ids)
                 given_up.update(row_ids)
                 continue
             except TelegramError as error:
                 delay = min(MAX_BACKOFF_SECONDS, self.backoff.get(chat_id, (0, 0.5))[1] * 2)
                 self.backoff[chat_id] = (loop.time() + delay, delay)
                 log.warning("delivery to chat %s failed (%s); retrying in %.1fs", chat_id, type(error).__name__, delay)
-                await asyncio.to_thread(mark_failed_attempt, [r.id for r in rows])
+                await self.off_loop(mark_failed_attempt, [r.id for r in rows])
                 return
             if completes:
-                await asyncio.to_thread(mark_sent, row_ids)
+                await self.off_loop(mark_sent, row_ids)
         self.backoff.pop(chat_id, None)
 
     async def deliver_photo(self, row: Outbox) -> None:
-        """A /backtest or /chart answer: its PNG with the figures as caption (or the error alone)."""
-        caption = strategy_texts.report_caption(row.kind, row.payload)
+        """A /backtest or /chart answer: its PNG with the figures as caption (or the error alone).
+        An answer the user asked for: always delivered, whatever the /settings."""
+        caption = await self.off_loop(render_caption, row.kind, row.payload, row.user.language)
         try:
             if "png" in row.payload:
                 await self.bot.send_photo(row.chat_id, base64.b64decode(row.payload["png"]), caption=caption,
-                                          parse_mode=ParseMode.HTML)
+                                          parse_mode=ParseMode.HTML, **self.yield_to_replies)
             else:
-                await self.bot.send_message(row.chat_id, caption, parse_mode=ParseMode.HTML)
+                await self.bot.send_message(row.chat_id, caption, parse_mode=ParseMode.HTML, **self.yield_to_replies)
         except Forbidden:
-            await asyncio.to_thread(mark_unreachable, row.user_id)
+            await self.off_loop(mark_unreachable, row.user_id)
             return
         except BadRequest:
-            await asyncio.to_thread(mark_given_up, [row.id])
+            await self.off_loop(mark_given_up, [row.id])
             return
         except TelegramError:
-            await asyncio.to_thread(mark_failed_attempt, [row.id])
+            await self.off_loop(mark_failed_attempt, [row.id])
             return
-        await asyncio.to_thread(mark_sent, [row.id])
+        await self.off_loop(mark_sent, [row.id])
 
     async def deliver_once(self) -> int:
         """Send what is pending now; returns how many rows were looked at."""
         now = asyncio.get_running_loop().time()
         waiting = [chat for chat, (retry_at, _) in self.backoff.items() if retry_at > now]
-        rows = await asyncio.to_thread(pending_rows, waiting)
+        rows = await self.off_loop(pending_rows, waiting)
         by_chat: dict[int, list[Outbox]] = defaultdict(list)
         photos = []
         for row in rows:

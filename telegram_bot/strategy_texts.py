@@ -1,12 +1,14 @@
 """Texts of the strategy features: a strategy's parameters (/help <strategy>), the orders a new
 bot's plan resolved to (a DCA ladder, grid levels). HTML, dynamic parts escaped; no I/O.
 
-Kept apart from formatting.py so they move into the gettext catalogs in one piece."""
+Kept apart from formatting.py so they move into the gettext catalogs in one piece; for now
+English, but for the parameters' meanings (already in the catalogs) and the reader's numbers."""
 from __future__ import annotations
 
 from html import escape
 
 from telegram_bot.formatting import num, price, signed
+from telegram_bot.i18n import _
 
 ROLE_NAMES = {"base": "base order"}
 
@@ -21,7 +23,7 @@ def strategy_help(name: str, summary: str, parameters: list[dict]) -> str:
         else:
             bounds = f"{num(p['low'])} to {num(p['high'])}"
         default = "see meaning" if p["default"] is None else escape(str(p["default"]))
-        lines.append(f"<code>{escape(p['name'])}</code> — {escape(p['help'])}; default {default}; {escape(bounds)}")
+        lines.append(f"<code>{escape(p['name'])}</code> — {escape(_(p['help']))}; default {default}; {escape(bounds)}")
     example = {"dip": "dip=0.6 tp=1.5 sl=3 tsl=2", "dca": "so=5 dev=1 vscale=1.5 tp=1.5",
                "grid": "low=55000 high=65000 grids=10 mode=geometric"}.get(name, "")
     lines += ["", f"Example: <code>/newbot paper:binance BTC/USDT 100 {escape(name)} {escape(example)}</code>"]

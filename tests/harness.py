@@ -52,6 +52,17 @@ class Service:
                 )
         return self
 
+    def restart(self, label: str, kill: bool = False) -> None:
+        """Stop one process (SIGTERM as Heroku does, or SIGKILL) and start it again, logging on."""
+        child = self.children[label]
+        child.kill() if kill else child.terminate()
+        child.wait(timeout=20)
+        name = "worker" if label.startswith("worker") else label
+        log_file = open(self.log_dir / f"{label}.log", "ab")
+        self.children[label] = subprocess.Popen(
+            procfile()[name], cwd=PROJECT_DIR, env=self.env, stdout=log_file, stderr=subprocess.STDOUT
+        )
+
     def assert_alive(self) -> None:
         dead = {name: child.returncode for name, child in self.children.items() if child.poll() is not None}
         assert not dead, f"processes exited: {dead}\n{self.logs()}"

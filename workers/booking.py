@@ -55,6 +55,10 @@ def book_reports(reports: list[Report], now: dt.datetime) -> list[Fill | None]:
             order, state = report.order, report.state
             if current.get(order.id) != (order.status, order.filled):
                 continue  # moved on since it was read: someone else's report was booked
+            if state.filled < order.filled:  # cumulative figures never shrink: a stale answer
+                log.warning("order %s reported %s filled after %s was booked; ignored", order.id, state.filled,
+                            order.filled)
+                continue
             updated.append(_updated_order(order, state, now))
             current[order.id] = (state.status, state.filled)
             if state.filled > order.filled:

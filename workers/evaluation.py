@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from rq import Queue
 
-from models import ORDER_IN_FLIGHT, Bot, Order, Position, database_now, db
+from models import ORDER_IN_FLIGHT, Bot, Order, Position, canonical, database_now, db
 from workers import claims, market_data, strategies
 from workers.context import TRADE_QUEUE, context
 from workers.failures import register_failure
@@ -52,16 +52,25 @@ def mode_filter(testnet: bool):
     return (Bot.mode == "testnet") if testnet else (Bot.mode != "testnet")
 
 
-def on_market(exchange: str, symbol: str, timeframe: str, testnet: bool = False):
-    return (Bot.exchange == exchange) & (Bot.symbol == symbol) & (Bot.timeframe == timeframe) & mode_filter(testnet)
+def on_markets(exchange: str, testnet: bool, markets: list):
+    """Bots of these (symbol, timeframe) markets of a venue, and maybe a few more (symbols and
+    timeframes are matched apart; callers keep only their markets' rows)."""
+    return (Bot.exchange == exchange) & Bot.symbol.in_(sorted({m[0] for m in markets})) & Bot.timeframe.in_(
+        sorted({m[1] for m in markets})) & mode_filter(testnet)
 
 
-def bots_to_evaluate(exchange: str, symbol: str, timeframe: str, testnet: bool = False) -> list[BotRow]:
-    """The market's bots as plain rows: a tick reads thousands, and model objects cost more
-    than the decisions."""
-    query = Bot.select(Bot.id, Bot.status, Bot.version, Bot.strategy, Bot.params, Bot.capital, Bot.state).where(
-        on_market(exchange, symbol, timeframe, testnet) & needs_a_look())
-    return [BotRow(*row) for row in db.execute(query).fetchall()]
+def bots_to_evaluate(exchange: str, testnet: bool, markets: list) -> dict[tuple[str, str], list[BotRow]]:
+    """Each market's bots as plain rows, in one query: a tick reads thousands, and model
+    objects cost more than the decisions."""
+    query = Bot.select(Bot.symbol, Bot.timeframe, Bot.id, Bot.status, Bot.version, Bot.strategy, Bot.params,
+                       Bot.capital, Bot.exit_requested_at, Bot.state).where(
+        on_markets(exchange, testnet, markets) & needs_a_look())
+    wanted = {tuple(market) for market in markets}
+    by_market: dict[tuple[str, str], list[BotRow]] = {}
+    for symbol, timeframe, *row in db.execute(query).fetchall():
+        if (symbol, timeframe) in wanted:
+            by_market.setdefault((symbol, timeframe), []).append(BotRow(*row))
+    return by_market
 
 
 class BotRow(NamedTuple):
@@ -70,12 +79,18 @@ class BotRow(NamedTuple):
     version: int
     strategy: str
     params: str  # as stored (JSON text): bots sharing settings share one parse
-    capital: object  # as stored; Bot.capital.python_value makes it a Decimal
-    state: str = "{}"  # the strategy's memory as stored (JSON text)
+    capital: object  # as stored: a Decimal (PostgreSQL) or its text (SQLite)
+    exit_requested: object  # as stored; "Sell now" pressed at this time (rare: converted when read)
+    state: str | None  # the strategy's memory as stored (JSON text)
 
     @property
     def capital_amount(self) -> Decimal:
-        return Bot.capital.python_value(self.capital)
+        # PostgreSQL hands back a Decimal, SQLite the decimal text: either is exact.
+        return self.capital if isinstance(self.capital, Decimal) else Decimal(self.capital)
+
+    @property
+    def exit_requested_at(self):
+        return None if self.exit_requested is None else Bot.exit_requested_at.python_value(self.exit_requested)
 
 
 _parsed_states: dict[str, dict] = {}
@@ -119,11 +134,13 @@ def evaluate_markets(exchange: str, testnet: bool, markets: list, tick: int, sch
     latency is paid once per job, not once per market), then each market's bots decide."""
     ctx = context()
     try:
-        loaded = []
-        for symbol, timeframe in markets:
-            bots = bots_to_evaluate(exchange, symbol, timeframe, testnet)
-            if bots:
-                loaded.append((symbol, timeframe, bots, parse_all(bots)))
+        loaded = [(symbol, timeframe, bots, parse_all(bots))
+                  for (symbol, timeframe), bots in bots_to_evaluate(exchange, testnet, markets).items()]
+        if not loaded:
+            return {"bots": 0, "acting": 0, "skipped": 0}
+        scope = on_markets(exchange, testnet, markets)
+        positions = {p.bot_id: p for p in Position.select().join(Bot).where(scope & (Position.status == "open"))}
+        to_settle, blocked, resting = orders_to_settle(scope, tick)
         candles = _prefetch(ctx, exchange, testnet, tick, [
             (symbol, timeframe, min(MAX_CANDLES, max((p.get("period", 1) for p in parsed.values()), default=1)))
             for symbol, timeframe, _, parsed in loaded])
@@ -133,7 +150,7 @@ def evaluate_markets(exchange: str, testnet: bool, markets: list, tick: int, sch
                 log.warning("no candles for %s %s this tick: %s", exchange, symbol, fetched)
                 continue
             lag = time.time() - scheduled_at  # how late this market's decisions start
-            acting, busy = _evaluate(ctx, exchange, testnet, symbol, timeframe, bots, parsed, *fetched, tick)
+            acting, busy = _evaluate(ctx, bots, parsed, *fetched, positions, to_settle, blocked, resting)
             record_lag(ctx, lag, busy)
             items += acting
             evaluated += len(bots)
@@ -173,12 +190,9 @@ def _prefetch(ctx, exchange: str, testnet: bool, tick: int, wanted: list) -> lis
     return list(_fetch_pool.map(lambda args: fetch(*args), wanted))
 
 
-def _evaluate(ctx, exchange: str, testnet: bool, symbol: str, timeframe: str, bots: list[BotRow],
-              parsed: dict, closes, price, tick: int = 0) -> tuple[list, int]:
+def _evaluate(ctx, bots: list[BotRow], parsed: dict, closes, price, positions: dict, to_settle: set,
+              blocked: set, resting: dict) -> tuple[list, int]:
     """(act items of the market's bots that must act, how many of those are still busy)."""
-    market = on_market(exchange, symbol, timeframe, testnet)
-    positions = {p.bot_id: p for p in Position.select().join(Bot).where(market & (Position.status == "open"))}
-    to_settle, blocked, resting = orders_to_settle(market, price, tick)
     wanted = []
     for bot in bots:
         if bot.id not in parsed:
@@ -192,7 +206,7 @@ def _evaluate(ctx, exchange: str, testnet: bool, symbol: str, timeframe: str, bo
                 log.exception("strategy of bot %s failed", bot.id)
                 register_failure(Bot.get_by_id(bot.id), "Its strategy failed on the latest prices.")
                 continue
-        if item is None and bot.id in to_settle:
+        if item is None and (bot.id in to_settle or (bot.id in resting and price_reached(resting[bot.id], price))):
             item = [bot.id, "settle", None, bot.version]
         if item:
             wanted.append(item)
@@ -204,22 +218,23 @@ def _evaluate(ctx, exchange: str, testnet: bool, symbol: str, timeframe: str, bo
     return items, len(wanted) - len(items)
 
 
-def orders_to_settle(market, price=None, tick: int = 0) -> tuple[set[int], set[int], dict[int, list]]:
+def orders_to_settle(scope, tick: int = 0) -> tuple[set[int], set[int], dict[int, list]]:
     """(bots with an order due for a look, bots whose order in flight blocks a new decision,
-    each bot's resting limit orders as its strategy sees them)."""
+    each bot's resting limit orders as its strategy sees them). A resting order is due now and
+    then or when a lookup is due; when the price reaches it is the market's to say
+    (`price_reached`), since the scope spans several markets."""
     now = database_now()
     to_settle, blocked, resting = set(), set(), {}
     query = Order.select(Order.id, Order.bot, Order.status, Order.type, Order.side, Order.price, Order.amount,
                          Order.filled, Order.role, Order.next_check_at).join(Bot).where(
-        market & (Order.status.in_(ORDER_IN_FLIGHT)
+        scope & (Order.status.in_(ORDER_IN_FLIGHT)
                   | ((Order.status == "expired") & Order.next_check_at.is_null(False))))
     for order in query:
         if order.status == "open" and order.type == "limit":
             resting.setdefault(order.bot_id, []).append(
                 strategies.OpenOrder(order.role, order.side, order.price, order.amount, order.filled))
-            # Looked up when the price reaches it, now and then, or when a lookup is due.
-            crossed = price is not None and (price <= order.price if order.side == "buy" else price >= order.price)
-            if crossed or (order.id + tick) % RESTING_CHECK_TICKS == 0 or (
+            # Looked up now and then, or when a lookup is due (or when the price reaches it).
+            if (order.id + tick) % RESTING_CHECK_TICKS == 0 or (
                     order.next_check_at is not None and order.next_check_at <= now):
                 to_settle.add(order.bot_id)
             continue
@@ -230,12 +245,20 @@ def orders_to_settle(market, price=None, tick: int = 0) -> tuple[set[int], set[i
     return to_settle, blocked, resting
 
 
+def price_reached(orders: list, price) -> bool:
+    """Whether the market's price has reached one of these resting orders (it may have filled)."""
+    return price is not None and any(
+        price <= order.price if order.side == "buy" else price >= order.price for order in orders)
+
+
 def decide_for(bot: BotRow, params: dict, closes, price, position, orders=NO_ORDERS) -> list | None:
     """The act item of one bot's decision, or None when it has nothing to do."""
     holding = None if position is None else strategies.Holding(
         amount=position.amount, entry_price=position.entry_price, entry_cost=position.entry_cost,
         peak_price=position.peak_price, base_price=position.base_price, id=position.id,
     )
+    if holding is not None and bot.exit_requested_at is not None and bot.exit_requested_at >= position.opened_at:
+        return sell_now(bot, orders)  # the owner pressed "Sell now" for this position (rpc/bots.py:request_exit)
     running = bot.status == "running"
     if holding is None and not running and not orders:
         return None  # stopped or paused: no new entries
@@ -249,8 +272,18 @@ def decide_for(bot: BotRow, params: dict, closes, price, position, orders=NO_ORD
         return None
     if decision.is_market_order:
         want = decision.place[0]
-        return [bot.id, want.side, None if want.quote is None else str(want.quote), bot.version]
+        return [bot.id, want.side, None if want.quote is None else str(canonical(want.quote)), bot.version]
     return [bot.id, "orders", None, bot.version, None, plan_of(decision)]
+
+
+def sell_now(bot: BotRow, orders) -> list:
+    """The whole position sold at the market, its resting orders canceled first (a resting sell
+    holds the base, a resting buy would open the position again)."""
+    roles = tuple(dict.fromkeys(o.role for o in orders if o.role))
+    if not roles:
+        return [bot.id, "sell", None, bot.version]
+    return [bot.id, "orders", None, bot.version, None,
+            plan_of(strategies.Decision(place=(strategies.Want("sell", "exit"),), cancel=roles))]
 
 
 def without_entries(decision: strategies.Decision, orders, stopped: bool) -> strategies.Decision:

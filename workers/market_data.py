@@ -90,15 +90,18 @@ def conversion_price(ctx, exchange: str, asset: str, quote: str, testnet: bool =
 
 class MarketView:
     """What the paper exchange and order sizing read of one venue during one job: each market's
-    book and price are read once per job, however many orders use them."""
+    rules, book and price are read once per job, however many orders use them."""
 
     def __init__(self, ctx, exchange: str, testnet: bool, tick: int):
         self.ctx, self.exchange, self.testnet, self.tick = ctx, exchange, testnet, tick
         self._books: dict[str, tuple] = {}
         self._prices: dict[str, Decimal | None] = {}
+        self._rules: dict[str, MarketRules] = {}
 
     def rules(self, symbol: str) -> MarketRules:
-        return self.ctx.gateway.market_rules(self.exchange, symbol, self.testnet)
+        if symbol not in self._rules:
+            self._rules[symbol] = self.ctx.gateway.market_rules(self.exchange, symbol, self.testnet)
+        return self._rules[symbol]
 
     def book(self, symbol: str):
         if symbol not in self._books:

@@ -18,7 +18,8 @@ DRAW_CHART = "workers.strategy_reports.draw_chart"
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE, user) -> None:
     """Every command with an example, or with a strategy's name its parameters."""
     if not context.args:
-        await reply(update, formatting.help_text() + "\n" + strategy_texts.strategy_list(list(strategies.STRATEGIES)))
+        await reply(update, formatting.join([formatting.help_text(),
+                                             strategy_texts.strategy_list(list(strategies.STRATEGIES))]))
         return
     name = context.args[0].lower()
     if name not in strategies.STRATEGIES:
@@ -40,7 +41,7 @@ async def backtest(update: Update, context: ContextTypes.DEFAULT_TYPE, user) -> 
 async def chart(update: Update, context: ContextTypes.DEFAULT_TYPE, user) -> None:
     """A PNG of a bot's market with its fills and levels, drawn by a worker."""
     if len(context.args) != 1:
-        await reply(update, formatting.error("Usage: /chart <bot_id>, e.g. /chart 1. See your bots with /bots."))
+        await reply(update, formatting.usage_bot_id("chart"))
         return
     bot = await blocking(backtests.chart_bot, user, context.args[0])
     await blocking(services(context).reports_queue.enqueue, DRAW_CHART, user.id, bot.id, result_ttl=60,

@@ -126,3 +126,23 @@ def test_booking_the_same_exchange_report_twice_books_once(ctx, fake_binance):
 
     assert first is not None and second is None and third is None
     assert Fill.select().where(Fill.order == order.id).count() == 1
+
+
+def test_a_report_with_less_filled_than_booked_changes_nothing(ctx, fake_binance):
+    """Cumulative figures never shrink; a stale answer must not reset what was booked, or the
+    next report would book the same fill again."""
+    user = make_user()
+    key, _, _ = make_key(ctx, fake_binance, user)
+    bot = make_bot(user, key)
+    see_price(ctx, fake_binance, "BTC/USDT", "59500")
+    act_for(bot, "buy")
+    order = Order.get(Order.bot == bot)
+    from exchanges import OrderState
+
+    rules = ctx.gateway.market_rules("binance", "BTC/USDT")
+    stale = OrderState("1", "open", order.filled / 2, order.cost / 2, {})
+    [result] = booking.book_reports([booking.Report(Bot.get_by_id(bot.id), order, stale, rules)], database_now())
+
+    assert result is None
+    assert Order.get_by_id(order.id).filled == order.filled and Order.get_by_id(order.id).status == "filled"
+    assert Fill.select().where(Fill.order == order.id).count() == 1

@@ -13,7 +13,8 @@ def get(name: str):
     try:
         return STRATEGIES[name]
     except KeyError:
-        raise ParamError(f"Unknown strategy '{name}'. Available: {', '.join(STRATEGIES)}.") from None
+        raise ParamError("Unknown strategy '{name}'. Available: {available}.", name=name,
+                         available=", ".join(STRATEGIES)) from None
 
 
 def validate(name: str, raw: dict[str, str]) -> dict[str, object]:

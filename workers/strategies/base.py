@@ -14,7 +14,14 @@ from typing import NamedTuple
 
 
 class ParamError(ValueError):
-    """A strategy parameter is unknown or out of bounds; the text is shown to the user."""
+    """A strategy parameter is unknown or out of bounds; the text is shown to the user.
+
+    `template` (English, with {named} fields) and `params` let the chat translate it; str() is English.
+    """
+
+    def __init__(self, template: str, **params):
+        super().__init__(template.format(**params) if params else template)
+        self.template, self.params = template, params
 
 
 @dataclass(frozen=True)
@@ -31,20 +38,23 @@ class Param:
         if self.choices:
             value = str(raw).strip()
             if value not in self.choices:
-                raise ParamError(f"{self.name} must be one of {', '.join(self.choices)}; got '{raw}'.")
+                raise ParamError("{name} must be one of {choices}; got '{value}'.", name=self.name,
+                                 choices=", ".join(self.choices), value=raw)
             return value
         try:
             value = Decimal(str(raw).strip())
         except InvalidOperation:
-            raise ParamError(f"{self.name} must be a number; got '{raw}'.") from None
+            raise ParamError("{name} must be a number; got '{value}'.", name=self.name, value=raw) from None
         if not value.is_finite():
-            raise ParamError(f"{self.name} must be a number; got '{raw}'.")
+            raise ParamError("{name} must be a number; got '{value}'.", name=self.name, value=raw)
         if self.integer and value != value.to_integral_value():
-            raise ParamError(f"{self.name} must be a whole number; got '{raw}'.")
+            raise ParamError("{name} must be a whole number; got '{value}'.", name=self.name, value=raw)
         if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
             if self.high is None:
-                raise ParamError(f"{self.name} must be at least {self.low}; got '{raw}'.")
-            raise ParamError(f"{self.name} must be between {self.low} and {self.high}; got '{raw}'.")
+                raise ParamError("{name} must be at least {low}; got '{value}'.", name=self.name, low=self.low,
+                                 value=raw)
+            raise ParamError("{name} must be between {low} and {high}; got '{value}'.", name=self.name,
+                             low=self.low, high=self.high, value=raw)
         return int(value) if self.integer else value
 
 
@@ -138,9 +148,8 @@ def parse_params(specs: dict[str, Param], raw: dict[str, str]) -> dict[str, obje
     """Every parameter with its default, overridden by the user's name=value pairs."""
     unknown = sorted(set(raw) - set(specs))
     if unknown:
-        raise ParamError(
-            f"Unknown parameter {', '.join(unknown)}. Known: {', '.join(specs)}."
-        )
+        raise ParamError("Unknown parameter {unknown}. Known: {known}.", unknown=", ".join(unknown),
+                         known=", ".join(specs))
     params = {name: spec.default for name, spec in specs.items()}
     for name, value in raw.items():
         params[name] = specs[name].parse(value)

@@ -65,8 +65,8 @@ def check(params: dict) -> None:
         deviation += gap
         gap *= params["sscale"]
     if deviation >= 100:
-        raise ParamError(f"The last safety order would be {deviation:.2f}% below the base price: "
-                         "lower so, dev or sscale.")
+        raise ParamError("The last safety order would be {deviation}% below the base price: lower so, dev or sscale.",
+                         deviation=D(format(deviation, ".2f")))  # can exceed quantize's precision
 
 
 def plan(params: dict, capital: Decimal, price: Decimal, rules, buy_factor: Decimal) -> dict:
@@ -87,9 +87,10 @@ def plan(params: dict, capital: Decimal, price: Decimal, rules, buy_factor: Deci
         if all(rules.tradable(o["amount"], o["price"]) for o in _orders(params, smallest, price, rules, buy_factor)):
             break
         smallest += D("0.01")
-    raise ParamError(f"Each order of this ladder must reach {rules.symbol}'s minimum "
-                     f"({rules.min_amount} {rules.base}, {rules.min_cost} {rules.quote}): "
-                     f"use a capital of at least {smallest} {rules.quote}, or fewer safety orders.")
+    raise ParamError("Each order of this ladder must reach {symbol}'s minimum ({min_amount} {base}, {min_cost} "
+                     "{quote}): use a capital of at least {smallest} {quote}, or fewer safety orders.",
+                     symbol=rules.symbol, min_amount=rules.min_amount, base=rules.base, min_cost=rules.min_cost,
+                     quote=rules.quote, smallest=smallest)
 
 
 def _orders(params: dict, capital: Decimal, price: Decimal, rules, buy_factor: Decimal) -> list[dict]:

@@ -36,7 +36,8 @@ _amounts: dict[str, Decimal] = {}
 
 def check(params: dict) -> None:
     if params["low"] is not None and params["high"] is not None and params["low"] >= params["high"]:
-        raise ParamError(f"low must be below high; got low={params['low']} high={params['high']}.")
+        raise ParamError("low must be below high; got low={low} high={high}.", low=params["low"],
+                         high=params["high"])
 
 
 def levels(params: dict) -> tuple[Decimal, ...]:
@@ -69,17 +70,19 @@ def plan(params: dict, capital: Decimal, price: Decimal, rules, buy_factor: Deci
     check(params)
     prices = [rules.round_price(p) for p in levels(params)]
     if any(a >= b for a, b in zip(prices, prices[1:])) or prices[0] <= 0:
-        raise ParamError(f"{params['grids']} grids between {params['low']} and {params['high']} are closer than "
-                         f"{rules.symbol}'s price step {rules.price_step}: use fewer grids or a wider range.")
+        raise ParamError("{grids} grids between {low} and {high} are closer than {symbol}'s price step {step}: "
+                         "use fewer grids or a wider range.", grids=params["grids"], low=params["low"],
+                         high=params["high"], symbol=rules.symbol, step=rules.price_step)
     # At most every level but the lowest is held or bought: that much capital covers any start.
     cost_of_one = sum(prices[1:]) * buy_factor
     amount = rules.floor_amount(capital / cost_of_one)
     if not rules.tradable(amount, prices[0]):
         least = max(rules.min_amount, _ceil_step(rules, rules.min_cost / prices[0]))
         smallest = (least * cost_of_one * 100).to_integral_value(ROUND_CEILING) / 100
-        raise ParamError(f"Each level's order ({amount} {rules.base}) is below {rules.symbol}'s minimum "
-                         f"({rules.min_amount} {rules.base}, {rules.min_cost} {rules.quote}): use a capital of "
-                         f"at least {smallest} {rules.quote}, or fewer grids.")
+        raise ParamError("Each level's order ({amount} {base}) is below {symbol}'s minimum ({min_amount} {base}, "
+                         "{min_cost} {quote}): use a capital of at least {smallest} {quote}, or fewer grids.",
+                         amount=amount, base=rules.base, symbol=rules.symbol, min_amount=rules.min_amount,
+                         min_cost=rules.min_cost, quote=rules.quote, smallest=smallest)
     k = nearest(prices, price)
     orders = [{"role": ROLES[i], "side": "buy" if i < k else "sell", "price": p, "amount": amount, "cost": amount * p}
               for i, p in enumerate(prices) if i != k]
