@@ -80,10 +80,19 @@ def _chat_preferences(database, migrator):
     _add_missing_columns(database, migrator, models.Bot, ["exit_requested_at"])
 
 
+def _strategy_orders(database, migrator):
+    """Strategies with several orders: a bot's strategy state, an order's role and grid pair, a
+    position's base price."""
+    _add_missing_columns(database, migrator, models.Bot, ["state"])
+    _add_missing_columns(database, migrator, models.Order, ["role", "pair_price"])
+    _add_missing_columns(database, migrator, models.Position, ["base_price"])
+
+
 MIGRATIONS = [
     (1, "initial tables", _create_initial_tables),
     (2, "order lifecycle, fill keys, fences, paper exchange", _order_lifecycle),
     (4, "chat languages, notification settings, sell-now requests", _chat_preferences),
+    (6, "strategy state, order roles, grid pairs, DCA base price", _strategy_orders),
 ]
 
 

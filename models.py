@@ -131,6 +131,9 @@ class Bot(BaseModel):
     # The owner pressed "Sell now": the position open at that moment exits at the market, like
     # any exit, on the next evaluation (workers/evaluation.py). Later positions ignore it.
     exit_requested_at = DateTimeField(null=True)
+    # The strategy's own memory (a grid's order size, a DCA deal's safety orders placed), written
+    # only together with the orders of the decision that changed it.
+    state = JSONTextField(default=dict)
     created_at = DateTimeField(default=utcnow)
 
     class Meta:
@@ -146,7 +149,8 @@ class Position(BaseModel):
     entry_price = MoneyField()
     entry_cost = MoneyField()  # quote spent, fees included
     fees = MoneyField(default=Decimal(0))  # in quote currency, entry and exit
-    peak_price = MoneyField()  # for trailing exits
+    peak_price = MoneyField()  # for trailing exits: the highest price since the last buy fill
+    base_price = MoneyField(null=True)  # the price of its first fill: a DCA deal's base order
     exit_price = MoneyField(null=True)
     proceeds = MoneyField(default=Decimal(0))  # quote received by exits so far, net of fees
     realized_profit = MoneyField(default=Decimal(0))  # of the exits so far
@@ -176,6 +180,9 @@ class Order(BaseModel):
     type = CharField(default="market")  # market | limit
     price = MoneyField(null=True)  # limit price
     amount = MoneyField()  # requested, in base currency
+    role = CharField(default="")  # the strategy's name for it: "so2" (safety order), "g7" (grid level)
+    # A grid sell's paired buy level: its realized profit is counted per completed pair.
+    pair_price = MoneyField(null=True)
     status = CharField(default="recorded", index=True)
     tick = BigIntegerField(default=0)  # the tick whose decision this order carries out
     filled = MoneyField(default=Decimal(0))

@@ -165,6 +165,13 @@ class Gateway:
         return [[to_decimal(v) for v in row] for row in rows]
 
     @translate_errors
+    def candles_since(self, exchange_id: str, symbol: str, timeframe: str, since_ms: int, limit: int,
+                      testnet: bool = False) -> list[list[Decimal]]:
+        """Up to `limit` OHLCV rows opening at or after `since_ms`, oldest first (history for backtests)."""
+        rows = self.public(exchange_id, testnet).fetch_ohlcv(symbol, timeframe, since=since_ms, limit=limit)
+        return [[to_decimal(v) for v in row] for row in rows]
+
+    @translate_errors
     def order_book(self, exchange_id: str, symbol: str, depth: int = 20, testnet: bool = False):
         """(bids, asks) as [(price, amount)], best first."""
         book = self.public(exchange_id, testnet).fetch_order_book(symbol, depth)

@@ -65,21 +65,37 @@ def create_bot(user, gateway, key_ref: str, symbol: str, capital: Decimal, strat
     full_params = strategies.validate(strategy, params)
     rules = gateway.market_rules(exchange, symbol, mode == "testnet")
     spendable = capital / (1 + rules.taker_fee + BUY_BUDGET_MARGIN)
-    if spendable < rules.min_cost:
+    if spendable < rules.min_cost and not hasattr(strategies.get(strategy), "plan"):  # plans check each order
         smallest = smallest_capital(rules)
         raise UserError(
             N_("Capital {capital} {quote} is below the minimum order on {exchange} {symbol} "
                "once fees are set aside: use at least {smallest} {quote}."),
             capital=capital, quote=rules.quote, exchange=exchange, symbol=rules.symbol, smallest=smallest,
         )
+    plan = strategy_plan(gateway, exchange, mode == "testnet", rules, strategy, full_params, capital)
     count = owned(Bot, user).count()
     bot = Bot.create(
         user=user, api_key=key, name=f"{strategy}-{rules.base.lower()}-{count + 1}", exchange=exchange,
         symbol=rules.symbol, mode=mode, capital=capital, strategy=strategy,
-        params={name: str(value) for name, value in full_params.items()},
-        timeframe=str(full_params.get("timeframe", "1m")),
+        params={name: str(value) for name, value in plan["params"].items()},
+        timeframe=str(plan["params"].get("timeframe", "1m")), state=plan["state"],
     )
-    return bot_view(bot)
+    view = bot_view(bot)
+    if plan.get("orders"):
+        view["plan"] = {"price": plan["price"], "orders": plan["orders"], "base": rules.base}
+    return view
+
+
+def strategy_plan(gateway, exchange: str, testnet: bool, rules, strategy: str, params: dict,
+                  capital: Decimal) -> dict:
+    """The strategy's orders resolved on the market as it is now (a DCA ladder, grid levels),
+    checked against its minimums; {"params", "state", "orders", "price"}."""
+    module = strategies.get(strategy)
+    if not hasattr(module, "plan"):
+        return {"params": params, "state": {}}
+    price = gateway.candles(exchange, rules.symbol, "1m", 1, testnet)[-1][4]
+    plan = module.plan(params, capital, price, rules, 1 + rules.taker_fee + BUY_BUDGET_MARGIN)
+    return {**plan, "price": price}
 
 
 def market_for_newbot(gateway, exchange: str, symbol: str, testnet: bool) -> dict:

@@ -131,7 +131,7 @@ def sendable(text: str) -> list[str]:
 # (command, example, what it does): the menu and /help. Examples are commands, never translated.
 COMMANDS = [
     ("start", "/start", N_("register this chat")),
-    ("help", "/help", N_("this list")),
+    ("help", "/help [dca]", N_("this list; with a strategy's name, its parameters, defaults and bounds")),
     ("addkey", "/addkey binance <api_key> <secret> [testnet]",
      N_("add an API key of binance, bybit or okx; okx keys with their passphrase: "
         "/addkey okx <api_key> <secret> <passphrase> (your message is deleted at once)")),
@@ -146,6 +146,8 @@ COMMANDS = [
     ("trades", "/trades [10]", N_("your latest fills")),
     ("profit", "/profit [1]", N_("profit, fees, win rate, profit factor, max drawdown")),
     ("balance", "/balance [1]", N_("balances of key 1, or your paper wallet")),
+    ("chart", "/chart 1", N_("a chart of bot 1's market with its fills and levels")),
+    ("backtest", "/backtest dca ETH/USDT 30 so=3 tp=2", N_("a strategy on the last 30 days of history")),
     ("daily", "/daily [7]", N_("realized profit per day, trades, % of capital")),
     ("weekly", "/weekly [4]", N_("the same per week")),
     ("monthly", "/monthly [6]", N_("the same per month")),
@@ -166,7 +168,7 @@ def help_text(registered_now: bool = False) -> Html:
     lines += [t("{example} — {what}", example=example, what=_(what)) for _name, example, what in COMMANDS]
     lines += ["", t("Strategy <code>dip</code>: buys when the price is <code>dip</code>% under its moving average of "
                     "<code>period</code> candles of <code>timeframe</code>, sells at take profit <code>tp</code>% or "
-                    "stop loss <code>sl</code>% (optional <code>trail</code>).")]
+                    "stop loss <code>sl</code>% (optional <code>trail</code>, <code>tsl</code>).")]
     return join(lines)
 
 
@@ -280,7 +282,10 @@ def bot_settings(bot: dict) -> Html:
 
 
 def bot_created(bot: dict) -> Html:
-    return join([t("✅ Created, stopped."), bot_settings(bot), t("Start it with /startbot {id}", id=bot["id"])])
+    from telegram_bot.strategy_texts import plan_text  # the strategy texts' own module
+
+    plan = [Html(plan_text(bot["plan"], bot["quote"]))] if bot.get("plan") else []
+    return join([t("✅ Created, stopped."), bot_settings(bot), *plan, t("Start it with /startbot {id}", id=bot["id"])])
 
 
 def bot_started(bot: dict) -> Html:
@@ -363,21 +368,26 @@ def newbot_ask_capital(market: dict) -> Html:
 
 def newbot_ask_strategy() -> Html:
     return join([t("<b>New bot</b> (step 5 of 6). Which strategy?"),
-                 t("<code>dip</code>: buys a dip below the moving average, sells at take profit or stop loss.")])
+                 t("<code>dip</code>: buys a dip below the moving average, sells at take profit or stop loss."),
+                 t("<code>dca</code>: buys in steps as the price falls (safety orders), sells at take profit on the "
+                   "average price."),
+                 t("<code>grid</code>: rests buys and sells on price levels between low and high, a profit per level "
+                   "crossed up.")])
 
 
 def newbot_ask_params(strategy: str, params: dict, specs: dict) -> Html:
     lines = [t("<b>New bot</b> (step 6 of 6). Settings of <code>{strategy}</code>:", strategy=strategy)]
     for name, spec in specs.items():
         value = params[name]
-        shown = num(value) if isinstance(value, Decimal) else str(value)
+        shown = num(value) if isinstance(value, Decimal) or value is None else str(value)  # None: set at creation
         lines.append(t("<code>{name}</code> = <b>{value}</b> — {help}", name=name, value=shown, help=_(spec.help)))
     lines += ["", t("Press the button to keep them, or type changes like <code>dip=0.8 tp=2</code>.")]
     return join(lines)
 
 
 def newbot_summary(answers: dict, params: dict) -> Html:
-    settings = " ".join(f"{name}={value}" for name, value in sorted(params.items()))
+    # a grid's low and high are None until the bot is created at the price of the moment
+    settings = " ".join(f"{name}={value}" for name, value in sorted(params.items()) if value is not None)
     return join([
         t("<b>New bot</b>: please check."),
         t("{exchange} {symbol}, {mode}, capital {capital} {quote}", exchange=answers["exchange"],

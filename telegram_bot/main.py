@@ -24,7 +24,7 @@ import settings as settings_module
 from logconfig import configure_logging
 from telegram_bot import daily_summary, formatting, i18n, keyboards
 from telegram_bot.access import NEW_MESSAGE, PRIVATE, PRIVATE_MESSAGE, Services, on_error
-from telegram_bot.commands import admin, bots, keys, periods, picks, reports, settings, start
+from telegram_bot.commands import admin, bots, keys, periods, picks, reports, settings, start, strategies
 from telegram_bot.conversations import addkey, newbot
 from telegram_bot.persistence import RedisPersistence
 from telegram_bot.rate_limits import ReplyFirstRateLimiter
@@ -42,7 +42,7 @@ CONVERSATIONS = (newbot.conversation, addkey.conversation)
 
 COMMAND_HANDLERS = {
     "start": start.start,
-    "help": start.help_command,
+    "help": strategies.help_command,
     "keys": keys.keys,
     "delkey": keys.delkey,
     "bots": bots.bots,
@@ -61,6 +61,8 @@ COMMAND_HANDLERS = {
     "admin": admin.admin,
     "invite": admin.invite,
     "broadcast": admin.broadcast,
+    "backtest": strategies.backtest,
+    "chart": strategies.chart,
 }
 
 BUTTON_HANDLERS = {

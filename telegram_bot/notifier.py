@@ -11,6 +11,7 @@ sound, silently, or not at all; it is written in the user's language.
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import logging
 from collections import defaultdict
@@ -22,7 +23,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 
 from models import Outbox, User, utcnow
 from rpc.preferences import delivery_level
-from telegram_bot import formatting, i18n
+from telegram_bot import formatting, i18n, strategy_texts
 from telegram_bot.rate_limits import NOTIFICATION
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,12 @@ def pieces_for_chat(rows: list[Outbox], silent: set[int] = frozenset()) -> list[
     return pieces
 
 
+def render_caption(kind: str, payload: dict, language: str) -> str:
+    """A photo's caption with the user's numbers (run on the notifier's threads)."""
+    i18n.use(language)
+    return strategy_texts.report_caption(kind, payload)
+
+
 def render(rows: list[Outbox], silent: set[int], language: str) -> list[tuple[str, list[int], bool, bool]]:
     """A chat's pieces in its user's language (run on the notifier's threads)."""
     i18n.use(language)
@@ -145,14 +152,37 @@ class Notifier:
                 await self.off_loop(mark_sent, row_ids)
         self.backoff.pop(chat_id, None)
 
+    async def deliver_photo(self, row: Outbox) -> None:
+        """A /backtest or /chart answer: its PNG with the figures as caption (or the error alone).
+        An answer the user asked for: always delivered, whatever the /settings."""
+        caption = await self.off_loop(render_caption, row.kind, row.payload, row.user.language)
+        try:
+            if "png" in row.payload:
+                await self.bot.send_photo(row.chat_id, base64.b64decode(row.payload["png"]), caption=caption,
+                                          parse_mode=ParseMode.HTML, **self.yield_to_replies)
+            else:
+                await self.bot.send_message(row.chat_id, caption, parse_mode=ParseMode.HTML, **self.yield_to_replies)
+        except Forbidden:
+            await self.off_loop(mark_unreachable, row.user_id)
+            return
+        except BadRequest:
+            await self.off_loop(mark_given_up, [row.id])
+            return
+        except TelegramError:
+            await self.off_loop(mark_failed_attempt, [row.id])
+            return
+        await self.off_loop(mark_sent, [row.id])
+
     async def deliver_once(self) -> int:
         """Send what is pending now; returns how many rows were looked at."""
         now = asyncio.get_running_loop().time()
         waiting = [chat for chat, (retry_at, _) in self.backoff.items() if retry_at > now]
         rows = await self.off_loop(pending_rows, waiting)
         by_chat: dict[int, list[Outbox]] = defaultdict(list)
+        photos = []
         for row in rows:
-            by_chat[row.chat_id].append(row)
+            (photos if row.kind in strategy_texts.PHOTO_KINDS else by_chat[row.chat_id]).append(row)
+        await asyncio.gather(*(self.deliver_photo(row) for row in photos))
         await asyncio.gather(*(self.deliver_chat(chat, chat_rows[0].user_id, chat_rows) for chat, chat_rows in by_chat.items()))
         return len(rows)
 

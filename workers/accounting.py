@@ -56,13 +56,17 @@ def book_buy(position, fill: FillFigures, rules: MarketRules) -> None:
     position.fees += fill.fee_quote(rules)
 
 
-def book_sell(position, fill: FillFigures, rules: MarketRules) -> Decimal:
+def book_sell(position, fill: FillFigures, rules: MarketRules, pair_price: Decimal | None = None) -> Decimal:
     """Take a sell out of the position; the realized profit of the share sold.
 
     Only the sold share of the entry cost is charged, so a partial exit leaves the rest open
-    at its own cost."""
+    at its own cost. A grid sell is charged what its paired buy one level down cost (the
+    level's price and maker fee: its profit per completed pair), unless it empties the
+    position, which then realizes all that is left of the cost."""
     sold = min(fill.amount, position.amount)
     cost_share = position.entry_cost * sold / position.amount if position.amount else ZERO
+    if pair_price is not None and rules.tradable(rules.floor_amount(position.amount - sold), fill.price):
+        cost_share = min(position.entry_cost, sold * pair_price * (1 + rules.maker_fee))
     proceeds = fill.cost - fill.fee_in(rules.quote) - fill.fee_in(rules.base) * fill.price - fill.other_fees_quote
     realized = proceeds - cost_share
     position.amount -= sold

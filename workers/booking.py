@@ -136,17 +136,18 @@ class _Ledger:
                 row = self.bots[bot.id]
                 position = Position(user=bot.user_id, bot=bot.id, symbol=bot.symbol, amount=row.dust_amount,
                                     entry_cost=row.dust_cost, entry_price=figures.price, peak_price=figures.price,
-                                    opened_at=self.now)
+                                    base_price=figures.price, opened_at=self.now)
                 row.dust_amount, row.dust_cost = ZERO, ZERO
                 self.bots_changed[bot.id] = row
                 self.positions[bot.id] = position
             accounting.book_buy(position, figures, rules)
+            position.peak_price = figures.price  # trailing exits count from the latest buy (a DCA safety order)
             self.touched[id(position)] = position
             return None
         if position is None:
             log.warning("sell fill of order %s booked without an open position", order.id)
             return None
-        realized = accounting.book_sell(position, figures, rules)
+        realized = accounting.book_sell(position, figures, rules, order.pair_price)
         if accounting.is_dust(position, rules, figures.price):
             row = self.bots[bot.id]
             row.dust_amount, row.dust_cost, row.cycle = position.amount, position.entry_cost, row.cycle + 1

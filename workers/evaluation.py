@@ -63,7 +63,8 @@ def bots_to_evaluate(exchange: str, testnet: bool, markets: list) -> dict[tuple[
     """Each market's bots as plain rows, in one query: a tick reads thousands, and model
     objects cost more than the decisions."""
     query = Bot.select(Bot.symbol, Bot.timeframe, Bot.id, Bot.status, Bot.version, Bot.strategy, Bot.params,
-                       Bot.capital, Bot.exit_requested_at).where(on_markets(exchange, testnet, markets) & needs_a_look())
+                       Bot.capital, Bot.exit_requested_at, Bot.state).where(
+        on_markets(exchange, testnet, markets) & needs_a_look())
     wanted = {tuple(market) for market in markets}
     by_market: dict[tuple[str, str], list[BotRow]] = {}
     for symbol, timeframe, *row in db.execute(query).fetchall():
@@ -80,6 +81,7 @@ class BotRow(NamedTuple):
     params: str  # as stored (JSON text): bots sharing settings share one parse
     capital: object  # as stored: a Decimal (PostgreSQL) or its text (SQLite)
     exit_requested: object  # as stored; "Sell now" pressed at this time (rare: converted when read)
+    state: str | None  # the strategy's memory as stored (JSON text)
 
     @property
     def capital_amount(self) -> Decimal:
@@ -89,6 +91,23 @@ class BotRow(NamedTuple):
     @property
     def exit_requested_at(self):
         return None if self.exit_requested is None else Bot.exit_requested_at.python_value(self.exit_requested)
+
+
+_parsed_states: dict[str, dict] = {}
+NO_ORDERS = ()
+# A resting limit order is looked up when the price reaches it, and besides every this many
+# ticks (a fill in a spike between two ticks, a cancel on the exchange's own site).
+RESTING_CHECK_TICKS = 12
+
+
+def parsed_state(stored: str | None) -> dict:
+    """A bot's strategy memory, parsed once per distinct text (most bots share "{}")."""
+    key = stored or "{}"
+    if key not in _parsed_states:
+        if len(_parsed_states) > 10_000:
+            _parsed_states.clear()
+        _parsed_states[key] = json.loads(key)
+    return _parsed_states[key]
 
 
 _parsed_params: dict[tuple[str, str], dict | strategies.ParamError] = {}
@@ -121,7 +140,7 @@ def evaluate_markets(exchange: str, testnet: bool, markets: list, tick: int, sch
             return {"bots": 0, "acting": 0, "skipped": 0}
         scope = on_markets(exchange, testnet, markets)
         positions = {p.bot_id: p for p in Position.select().join(Bot).where(scope & (Position.status == "open"))}
-        to_settle, blocked = orders_to_settle(scope)
+        to_settle, blocked, resting = orders_to_settle(scope, tick)
         candles = _prefetch(ctx, exchange, testnet, tick, [
             (symbol, timeframe, min(MAX_CANDLES, max((p.get("period", 1) for p in parsed.values()), default=1)))
             for symbol, timeframe, _, parsed in loaded])
@@ -131,7 +150,7 @@ def evaluate_markets(exchange: str, testnet: bool, markets: list, tick: int, sch
                 log.warning("no candles for %s %s this tick: %s", exchange, symbol, fetched)
                 continue
             lag = time.time() - scheduled_at  # how late this market's decisions start
-            acting, busy = _evaluate(ctx, bots, parsed, *fetched, positions, to_settle, blocked)
+            acting, busy = _evaluate(ctx, bots, parsed, *fetched, positions, to_settle, blocked, resting)
             record_lag(ctx, lag, busy)
             items += acting
             evaluated += len(bots)
@@ -172,24 +191,25 @@ def _prefetch(ctx, exchange: str, testnet: bool, tick: int, wanted: list) -> lis
 
 
 def _evaluate(ctx, bots: list[BotRow], parsed: dict, closes, price, positions: dict, to_settle: set,
-              blocked: set) -> tuple[list, int]:
+              blocked: set, resting: dict) -> tuple[list, int]:
     """(act items of the market's bots that must act, how many of those are still busy)."""
     wanted = []
     for bot in bots:
         if bot.id not in parsed:
             continue
-        action, quote = None, None
+        item = None
         if bot.id not in blocked:
             try:
-                action, quote = decide_for(bot, parsed[bot.id], closes, price, positions.get(bot.id))
+                item = decide_for(bot, parsed[bot.id], closes, price, positions.get(bot.id),
+                                  resting.get(bot.id, NO_ORDERS))
             except Exception:
                 log.exception("strategy of bot %s failed", bot.id)
                 register_failure(Bot.get_by_id(bot.id), "Its strategy failed on the latest prices.")
                 continue
-        if action is None and bot.id in to_settle:
-            action = "settle"
-        if action:
-            wanted.append([bot.id, action, quote, bot.version])
+        if item is None and (bot.id in to_settle or (bot.id in resting and price_reached(resting[bot.id], price))):
+            item = [bot.id, "settle", None, bot.version]
+        if item:
+            wanted.append(item)
     # A bot whose claim is held is still acting on an earlier tick: never two actors for one
     # bot. (A decision made on rows its actor changed since carries an old version and is
     # dropped when recorded, so this check only saves work; it reads acting bots only.)
@@ -198,37 +218,103 @@ def _evaluate(ctx, bots: list[BotRow], parsed: dict, closes, price, positions: d
     return items, len(wanted) - len(items)
 
 
-def orders_to_settle(scope) -> tuple[set[int], set[int]]:
-    """(bots with an order due for a look, bots whose order in flight blocks a new decision)."""
+def orders_to_settle(scope, tick: int = 0) -> tuple[set[int], set[int], dict[int, list]]:
+    """(bots with an order due for a look, bots whose order in flight blocks a new decision,
+    each bot's resting limit orders as its strategy sees them). A resting order is due now and
+    then or when a lookup is due; when the price reaches it is the market's to say
+    (`price_reached`), since the scope spans several markets."""
     now = database_now()
-    to_settle, blocked = set(), set()
-    query = Order.select(Order.bot, Order.status, Order.type, Order.next_check_at).join(Bot).where(
+    to_settle, blocked, resting = set(), set(), {}
+    query = Order.select(Order.id, Order.bot, Order.status, Order.type, Order.side, Order.price, Order.amount,
+                         Order.filled, Order.role, Order.next_check_at).join(Bot).where(
         scope & (Order.status.in_(ORDER_IN_FLIGHT)
                   | ((Order.status == "expired") & Order.next_check_at.is_null(False))))
     for order in query:
+        if order.status == "open" and order.type == "limit":
+            resting.setdefault(order.bot_id, []).append(
+                strategies.OpenOrder(order.role, order.side, order.price, order.amount, order.filled))
+            # Looked up now and then, or when a lookup is due (or when the price reaches it).
+            if (order.id + tick) % RESTING_CHECK_TICKS == 0 or (
+                    order.next_check_at is not None and order.next_check_at <= now):
+                to_settle.add(order.bot_id)
+            continue
         if order.next_check_at is None or order.next_check_at <= now or order.status == "recorded":
             to_settle.add(order.bot_id)
         if order.status in ("recorded", "sent") or (order.status == "open" and order.type == "market"):
             blocked.add(order.bot_id)
-    return to_settle, blocked
+    return to_settle, blocked, resting
 
 
-def decide_for(bot: BotRow, params: dict, closes, price, position):
-    """(action or None, quote amount as a string or None) for one bot."""
+def price_reached(orders: list, price) -> bool:
+    """Whether the market's price has reached one of these resting orders (it may have filled)."""
+    return price is not None and any(
+        price <= order.price if order.side == "buy" else price >= order.price for order in orders)
+
+
+def decide_for(bot: BotRow, params: dict, closes, price, position, orders=NO_ORDERS) -> list | None:
+    """The act item of one bot's decision, or None when it has nothing to do."""
     holding = None if position is None else strategies.Holding(
         amount=position.amount, entry_price=position.entry_price, entry_cost=position.entry_cost,
-        peak_price=position.peak_price,
+        peak_price=position.peak_price, base_price=position.base_price, id=position.id,
     )
-    if holding is None and bot.status != "running":
-        return None, None  # stopped or paused: no new entries
     if holding is not None and bot.exit_requested_at is not None and bot.exit_requested_at >= position.opened_at:
-        return "sell", None  # the owner pressed "Sell now" for this position (rpc/bots.py:request_exit)
-    decision = strategies.get(bot.strategy).decide(closes, price, holding, params, bot.capital_amount)
+        return sell_now(bot, orders)  # the owner pressed "Sell now" for this position (rpc/bots.py:request_exit)
+    running = bot.status == "running"
+    if holding is None and not running and not orders:
+        return None  # stopped or paused: no new entries
+    decision = strategies.get(bot.strategy).decide(closes, price, holding, params, bot.capital_amount, orders,
+                                                   parsed_state(bot.state))
     if decision.peak_price is not None and position is not None:
         Position.update(peak_price=decision.peak_price).where(Position.id == position.id).execute()
-    if not decision.acts or (decision.action == "buy" and bot.status != "running"):
-        return None, None
-    return decision.action, None if decision.quote_amount is None else str(canonical(decision.quote_amount))
+    if not running:
+        decision = without_entries(decision, orders, bot.status == "stopped")
+    if not decision.acts:
+        return None
+    if decision.is_market_order:
+        want = decision.place[0]
+        return [bot.id, want.side, None if want.quote is None else str(canonical(want.quote)), bot.version]
+    return [bot.id, "orders", None, bot.version, None, plan_of(decision)]
+
+
+def sell_now(bot: BotRow, orders) -> list:
+    """The whole position sold at the market, its resting orders canceled first (a resting sell
+    holds the base, a resting buy would open the position again)."""
+    roles = tuple(dict.fromkeys(o.role for o in orders if o.role))
+    if not roles:
+        return [bot.id, "sell", None, bot.version]
+    return [bot.id, "orders", None, bot.version, None,
+            plan_of(strategies.Decision(place=(strategies.Want("sell", "exit"),), cancel=roles))]
+
+
+def without_entries(decision: strategies.Decision, orders, stopped: bool) -> strategies.Decision:
+    """A stopped or paused bot's decision: exits only. A stopped bot's resting buys are canceled
+    too; its memory is kept as it was when buys it asked for are left out."""
+    place = tuple(want for want in decision.place if want.side == "sell")
+    cancel = decision.cancel
+    if stopped:
+        cancel = tuple(dict.fromkeys(cancel + tuple(o.role for o in orders if o.side == "buy" and o.role)))
+    if place == decision.place and cancel == decision.cancel:
+        return decision
+    state = decision.state if len(place) == len(decision.place) else None
+    return strategies.Decision(place=place, cancel=cancel, reason=decision.reason, state=state,
+                               notice=decision.notice if state is decision.state else None)
+
+
+def _text(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def plan_of(decision: strategies.Decision) -> dict:
+    """A decision as act job data: orders to place and cancel, the memory and notice to write."""
+    plan = {"place": [[w.side, w.role, _text(w.price), _text(w.quote), _text(w.amount), _text(w.pair_price)]
+                      for w in decision.place]}
+    if decision.cancel:
+        plan["cancel"] = list(decision.cancel)
+    if decision.state is not None:
+        plan["state"] = decision.state
+    if decision.notice:
+        plan["notice"] = decision.notice
+    return plan
 
 
 def enqueue_acts(ctx, exchange: str, testnet: bool, tick: int, items: list) -> int:

@@ -21,7 +21,7 @@ import datetime as dt
 import logging
 
 from exchanges import OrderRequest
-from models import ORDER_IN_FLIGHT, Bot, Order, insert_rows, write_transaction
+from models import ORDER_IN_FLIGHT, Bot, Order, Outbox, insert_rows, write_transaction
 from workers import claims
 
 log = logging.getLogger(__name__)
@@ -63,24 +63,42 @@ def in_flight(bot_ids: list[int]) -> list[Order]:
     ).order_by(Order.id))
 
 
-def record(token: int, intents: list[dict], tick: int) -> list[Order]:
+def record(token: int, intents: list[dict], tick: int, memos: dict[int, dict] | None = None) -> list[Order]:
     """Record the orders of fresh decisions, in one transaction; a bot whose fence or state
     version moved on since its decision records nothing.
 
-    intent: {"bot": Bot, "version": int, "side", "type", "amount", "price"}"""
-    if not intents:
+    intent: {"bot": Bot, "version": int, "side", "type", "amount", "price", ("index", "role",
+    "pair_price")}; memos: bot id -> {"bot", "version", "state", "notice"}, a strategy's memory
+    and notice, written with its orders (or alone, when it decided to place none)."""
+    memos = memos or {}
+    if not intents and not memos:
         return []
+    versions = {i["bot"].id: i["version"] for i in intents} | {bot_id: m["version"] for bot_id, m in memos.items()}
     with write_transaction():
-        passed = claims.fence(token, [i["bot"].id for i in intents], {i["bot"].id: i["version"] for i in intents})
+        passed = claims.fence(token, sorted(versions), versions)
         recorded = [
             Order(user=i["bot"].user_id, bot=i["bot"].id, symbol=i["bot"].symbol, side=i["side"], type=i["type"],
                   price=i["price"], amount=i["amount"], tick=tick, status="recorded",
-                  client_order_id=client_order_id(i["bot"], i["version"], i["side"]))
+                  role=i.get("role", ""), pair_price=i.get("pair_price"),
+                  client_order_id=client_order_id(i["bot"], i["version"], i["side"], i.get("index", 0)))
             for i in intents if i["bot"].id in passed
         ]
         for order, order_id in zip(recorded, insert_rows(Order, recorded)):
             order.id = order_id
+        for bot_id, memo in memos.items():
+            if bot_id in passed:
+                remember(memo["bot"], memo["state"], memo["notice"])
     return recorded
+
+
+def remember(bot: Bot, state: dict | None, notice: str | None) -> None:
+    """A strategy's new memory, and the notice it records as told (same transaction)."""
+    if state is not None:
+        Bot.update(state=state).where(Bot.id == bot.id).execute()
+    if notice:
+        Outbox.create(user=bot.user_id, chat_id=bot.user.chat_id, kind="bot_error",
+                      payload={"bot_id": bot.id, "bot_name": bot.name, "message": notice, "paused": False,
+                               "failures": 0})
 
 
 def mark_sent(token: int, orders: list[Order], now: dt.datetime) -> list[Order]:

@@ -17,7 +17,7 @@ import exchanges
 from exchanges import (BadRequest, GatewayError, KeyRejected, OrderRefused, OrderState, Retryable, run_all)
 from exchanges.live import LiveAccount
 from exchanges.paper import PaperAccount
-from models import ApiKey, Bot, Order, Position, User, database_now
+from models import ORDER_IN_FLIGHT, ApiKey, Bot, Order, Position, User, database_now
 from vault import VaultError
 from workers import booking, failures, market_data, orders, sizing
 from workers.context import context
@@ -53,8 +53,10 @@ def is_fresh(ctx, tick: int) -> bool:
 
 
 def act(exchange: str, testnet: bool, tick: int, items: list) -> dict:
-    """items: [bot_id, action, quote amount or None, state version, (limit price)], action buy |
-    sell | settle; with a limit price the order rests at that price instead of taking the book.
+    """items: [bot_id, action, quote amount or None, state version, (limit price), (plan)], action
+    buy | sell | settle | orders; with a limit price the order rests at that price instead of
+    taking the book. "orders" carries a strategy's plan (evaluation.plan_of): orders to cancel,
+    then orders to place, and the memory and notice that go with them, all or nothing.
     The bots may trade on several markets of the venue: each trades on its own."""
     ctx = context()
     token, claimed = ctx.claims.claim([item[0] for item in items])
@@ -73,7 +75,7 @@ class Batch:
         self.market = market_data.MarketView(ctx, exchange, testnet, tick)
         self.bots: dict[int, Bot] = {}
         self.accounts: dict = {}
-        self.placed = self.booked = 0
+        self.placed = self.booked = self.canceled = 0
 
     def run(self, items: list) -> dict:
         if not items:
@@ -84,8 +86,10 @@ class Batch:
         self._open_accounts()
         self.settle()
         if is_fresh(self.ctx, self.tick):
-            self.place([i for i in items if i[0] in self.accounts and i[1] in ("buy", "sell")])
-        return {"placed": self.placed, "booked": self.booked}
+            acting = [i for i in items if i[0] in self.accounts and i[1] in ("buy", "sell", "orders")]
+            cleared = self.cancel([i for i in acting if i[1] == "orders"])
+            self.place([i for i in acting if i[1] != "orders" or i[0] in cleared])
+        return {"placed": self.placed, "booked": self.booked, "canceled": self.canceled}
 
     def _open_accounts(self) -> None:
         for bot in self.bots.values():
@@ -174,22 +178,58 @@ class Batch:
 
     # ------------------------------------------------------------------ new orders
 
+    def cancel(self, items: list) -> set[int]:
+        """Cancel the resting orders the plans name; the bots whose plans may go on (every order
+        they named is now final, and their state is the one they decided on)."""
+        plans = {i[0]: i for i in items}
+        current = {b.id: b.version for b in Bot.select(Bot.id, Bot.version).where(Bot.id.in_(list(plans)))}
+        plans = {bot_id: i for bot_id, i in plans.items() if current.get(bot_id) == i[3]}
+        wanted = {bot_id: set(i[5].get("cancel", ())) for bot_id, i in plans.items()}
+        targets = [o for o in orders.in_flight([b for b, roles in wanted.items() if roles])
+                   if o.status == "open" and o.role in wanted[o.bot_id]]
+        cleared = set(plans)
+        now = database_now()
+        reports = []
+        for order, answer in zip(targets, self._call("cancel", targets)):
+            if isinstance(answer, OrderState):
+                reports.append((order, answer))
+                if answer.final:
+                    self.canceled += 1
+                    continue
+            elif isinstance(answer, KeyRejected):
+                failures.pause_bot(self.bots[order.bot_id], KEY_REJECTED)
+            elif isinstance(answer, GatewayError):
+                log.info("cancel of order %s failed: %s", order.client_order_id, answer)
+            cleared.discard(order.bot_id)  # still resting: the next tick asks again
+        self.book(reports, now)
+        return cleared
+
     def place(self, items: list) -> None:
         busy = {o.bot_id for o in orders.in_flight(list(self.accounts))
                 if o.status in ("recorded", "sent") or (o.status == "open" and o.type == "market")}
-        intents = []
-        for bot_id, action, quote, version, *limit in items:
+        intents, memos = [], {}
+        for bot_id, action, quote, version, *rest in items:
             bot = self.bots[bot_id]
             if bot_id in busy:
                 continue
             try:
-                intent = self.intent(bot, action, quote, Decimal(limit[0]) if limit and limit[0] else None)
+                if action == "orders":
+                    plan = rest[1]
+                    wanted = self.plan_intents(bot, plan["place"])
+                    if wanted is None:
+                        continue  # all or nothing: the next tick decides again
+                    memos[bot_id] = {"bot": bot, "version": version, "state": plan.get("state"),
+                                     "notice": plan.get("notice")}
+                else:
+                    limit = Decimal(rest[0]) if rest and rest[0] else None
+                    intent = self.intent(bot, action, quote, limit)
+                    wanted = [] if intent is None else [intent]
             except OrderRefused as error:
                 failures.register_failure(bot, str(error))
                 continue
-            if intent is not None:
-                intents.append({"bot": bot, "version": version, **intent})
-        recorded = orders.record(self.token, intents, self.tick)
+            intents += [{"bot": bot, "version": version, "index": index, **intent}
+                        for index, intent in enumerate(wanted)]
+        recorded = orders.record(self.token, intents, self.tick, memos)
         sent = orders.mark_sent(self.token, recorded, database_now())
         answers = self._call("place", sent)
         now = database_now()
@@ -208,22 +248,55 @@ class Batch:
             # Retryable: the outcome is unknown; it stays "sent" and is looked up, never resent.
         self.book(reports, now)
 
-    def intent(self, bot: Bot, action: str, quote: str | None, limit: Decimal | None) -> dict | None:
-        """The order a decision asks for, sized now; None when the bot's state no longer allows it."""
+    def plan_intents(self, bot: Bot, wants: list) -> list[dict] | None:
+        """The orders of a strategy's plan, sized now; None when any of them cannot be."""
+        intents, free = [], None
+        for side, role, price, quote, amount, pair_price in wants:
+            if side == "sell" and amount is not None and free is None:
+                free = self.unreserved_base(bot)
+            intent = self.intent(bot, side, quote, None if price is None else Decimal(price),
+                                 None if amount is None else Decimal(amount), free)
+            if intent is None:
+                return None
+            if side == "sell" and free is not None:
+                free -= intent["amount"]
+            intents.append({**intent, "role": role, "pair_price": None if pair_price is None else Decimal(pair_price)})
+        return intents
+
+    def unreserved_base(self, bot: Bot) -> Decimal:
+        """The bot's position not yet promised to its resting sells."""
+        position = Position.get_or_none((Position.bot == bot.id) & (Position.status == "open"))
+        held = Decimal(0) if position is None else position.amount
+        return held - sum((o.amount - o.filled for o in orders.in_flight([bot.id])
+                           if o.side == "sell" and o.status in ORDER_IN_FLIGHT), Decimal(0))
+
+    def intent(self, bot: Bot, action: str, quote: str | None, limit: Decimal | None,
+               amount: Decimal | None = None, free: Decimal | None = None) -> dict | None:
+        """The order a decision asks for, sized now; None when the bot's state no longer allows it.
+        A base `amount` is traded as given (a sell at most `free`); otherwise a buy spends its
+        quote (or the capital) and a sell sells the position."""
         price, rules = self.market.price(bot.symbol), self.market.rules(bot.symbol)
         if price is None:
             return None  # no recent price: the next tick decides again
         order_type, at = ("market", price) if limit is None else ("limit", rules.round_price(limit))
+        placed_at = None if limit is None else at
         if action == "buy":
             if bot.status != "running":
                 return None  # stopped since the decision: no new entries
+            if amount is not None:
+                amount = rules.floor_amount(amount)
+                sizing.check_minimums(rules, amount, at)
+                return {"side": "buy", "type": order_type, "price": placed_at, "amount": amount}
             budget = Decimal(quote) if quote else bot.capital
-            return {"side": "buy", "type": order_type, "price": None if limit is None else at,
+            return {"side": "buy", "type": order_type, "price": placed_at,
                     "amount": sizing.buy_amount(rules, budget, at)}
+        if amount is not None:
+            return {"side": "sell", "type": order_type, "price": placed_at,
+                    "amount": sizing.sell_amount(rules, min(amount, free), at)}
         position = Position.get_or_none((Position.bot == bot.id) & (Position.status == "open"))
         if position is None:
             return None
-        return {"side": "sell", "type": order_type, "price": None if limit is None else at,
+        return {"side": "sell", "type": order_type, "price": placed_at,
                 "amount": sizing.sell_amount(rules, position.amount, at)}
 
     def _call(self, method: str, batch: list[Order], *args) -> list:

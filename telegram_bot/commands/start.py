@@ -1,4 +1,5 @@
-"""/start, /help, and what to say to anything else (including groups, which we do not serve)."""
+"""/start, and what to say to anything else (including groups, which we do not serve); /help is
+commands/strategies.py's (it also lists a strategy's parameters)."""
 from __future__ import annotations
 
 from telegram import Update
@@ -26,12 +27,6 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     i18n.use(user.language or language)
     await reply(update, formatting.help_text(registered_now=created))
-
-
-@registered
-async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE, user) -> None:
-    """Every command with an example."""
-    await reply(update, formatting.help_text())
 
 
 async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

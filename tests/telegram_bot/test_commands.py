@@ -175,3 +175,64 @@ def test_performance_without_closed_trades_says_so(user):
 def test_profit_shows_profit_factor_and_drawdown(user):
     user.with_bot()
     assert "profit factor –, max drawdown 0.00 USDT" in user.say("/profit", "Profit")
+
+
+# --- strategies (issue 8) ----------------------------------------------------
+
+def test_help_with_a_strategy_lists_its_parameters_with_defaults_and_bounds(user):
+    text = user.say("/help dca", "Strategy dca")
+    for line in ("so — safety orders; default 5; 0 to 50", "vscale", "sscale", "start", "now | dip"):
+        assert line in text
+    assert "tsl — trailing stop loss" in user.say("/help dip", "Strategy dip")
+    assert "Unknown strategy 'moon'" in user.say("/help moon", "Unknown")
+
+
+def test_newbot_dca_shows_the_resolved_ladder(user):
+    text = user.say("/newbot paper:binance BTC/USDT 400 dca so=2 vscale=2 dev=1.5", "Created")
+    assert "base order: buy 0.00166 BTC @ 60,000 = 99.60 USDT" in text
+    assert "so1: buy 0.00168 BTC @ 59,100 = 99.29 USDT" in text
+    assert "so2: buy 0.00342 BTC @ 58,200 = 199.04 USDT" in text
+
+
+def test_newbot_refuses_unknown_names_and_out_of_bound_values_of_each_strategy(user):
+    assert "Unknown parameter levels" in user.say("/newbot paper:binance BTC/USDT 400 grid levels=5", "Unknown")
+    assert "grids must be between 2 and 200; got '1'" in user.say("/newbot paper:binance BTC/USDT 400 grid grids=1", "grids")
+    assert "vscale must be between 0.5 and 10" in user.say("/newbot paper:binance BTC/USDT 400 dca vscale=11", "vscale")
+    assert "use a capital of at least" in user.say("/newbot paper:binance BTC/USDT 20 dca so=5", "capital")
+    assert "low must be below high" in user.say("/newbot paper:binance BTC/USDT 400 grid low=2 high=1", "low")
+    assert "You have no bots yet" in user.say("/bots", "bots")
+
+
+def _photo_after(telegram, chat_id: int, before: int) -> dict:
+    return telegram.wait_for_bot_message(chat_id, lambda m: m["photo"], timeout=60, after=before)
+
+
+def test_backtest_answers_with_its_figures_under_an_equity_chart(user, fakes):
+    telegram, binance = fakes
+    binance.set_history("BTC/USDT", ["60000"] * 25 + ["59000", "60500"] * 10)
+    before = len(telegram.bot_messages(user.id))
+    assert "Backtesting dip on BTC/USDT over 1 days" in user.say("/backtest dip BTC/USDT 1 dip=1 tp=2", "Backtesting")
+    photo = _photo_after(telegram, user.id, before)
+    assert photo["photo_file"]["file_size"] > 10_000  # a real PNG went up
+    for figure in ("Backtest dip on BTC/USDT, 1 day(s)", "trades", "return", "buy and hold", "max drawdown",
+                   "win rate", "profit factor", "fees", "dip=1"):
+        assert figure in photo["text"]
+
+
+def test_backtest_refuses_bad_requests_before_queueing(user):
+    assert "Unknown strategy 'moon'" in user.say("/backtest moon BTC/USDT", "Unknown")
+    assert "Days must be a whole number from 1 to 365" in user.say("/backtest dip BTC/USDT 0", "Days")
+    assert "tp must be between" in user.say("/backtest dca BTC/USDT 30 tp=0", "tp must")
+    assert "at most 100000 per backtest" in user.say("/backtest dip BTC/USDT 90", "at most")
+
+
+def test_chart_of_a_grid_bot_is_a_photo_and_another_users_bot_is_not_found(user, fakes):
+    telegram, binance = fakes
+    binance.set_history("BTC/USDT", ["60000"] * 40)
+    bot_id = number_after("Bot", user.say("/newbot paper:binance BTC/USDT 1000 grid grids=6", "Created"))
+    before = len(telegram.bot_messages(user.id))
+    assert "Drawing the chart of bot" in user.say(f"/chart {bot_id}", "Drawing")
+    photo = _photo_after(telegram, user.id, before)
+    assert f"Bot {bot_id} grid-btc-" in photo["text"] and "BTC/USDT 1m" in photo["text"]
+    stranger = Chat(*fakes).registered()
+    assert f"Bot {bot_id} not found" in stranger.say(f"/chart {bot_id}", "not found")

@@ -10,7 +10,8 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-from telegram_bot import engine_texts, formatting, i18n
+from telegram_bot import engine_texts, formatting, i18n, strategy_texts
+from workers import strategies
 from tests.fakes.telegram_api import parse_html
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -102,3 +103,12 @@ def test_engine_texts_with_values_are_translated_by_pattern():
     assert engine_texts.translate("binance has no active spot market DOGE/EUR.") == \
         "binance não tem mercado à vista ativo DOGE/EUR."
     assert engine_texts.translate("Something new from the engine.") == "Something new from the engine."
+
+
+def test_a_strategys_parameters_read_in_the_readers_language():
+    i18n.use("pt_BR")
+    text = strategy_texts.strategy_help("dca", strategies.summary("dca"), strategies.parameters("dca"))
+    assert "<code>so</code> — ordens de segurança;" in text
+    i18n.use("en")
+    assert "<code>so</code> — safety orders;" in strategy_texts.strategy_help(
+        "dca", strategies.summary("dca"), strategies.parameters("dca"))

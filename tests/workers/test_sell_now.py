@@ -1,5 +1,6 @@
 """A "Sell now" request (Bot.exit_requested_at, written by rpc/bots.py:request_exit) makes the
-engine exit the position it was made for, like any exit, and no later position."""
+engine exit the position it was made for, like any exit, and no later position; a bot with
+resting orders has them canceled first."""
 from __future__ import annotations
 
 import datetime as dt
@@ -8,8 +9,10 @@ from decimal import Decimal
 
 from rq import Queue
 
-from models import Bot, Position, utcnow
+from models import Bot, Order, PaperBalance, Position, utcnow
 from tests.workers.conftest import make_bot, make_user
+from tests.workers.test_grid_trading import new_grid_bot, resting
+from tests.workers.ticks import run_tick
 from workers.context import TRADE_QUEUE
 from workers.evaluation import evaluate_market
 
@@ -43,3 +46,21 @@ def test_a_request_made_for_an_earlier_position_leaves_a_later_one_alone(ctx, fa
     calm_market(fake_binance)
 
     assert evaluate_market("binance", "BTC/USDT", "1m", 1, time.time())["acting"] == 0
+
+
+def test_a_requested_exit_of_a_grid_cancels_its_resting_orders_then_sells_everything(ctx, fake_binance):
+    user = make_user()
+    bot = new_grid_bot(ctx, fake_binance, user, "paper:binance")
+    run_tick(ctx, fake_binance, 1)  # the start buy
+    run_tick(ctx, fake_binance, 2)  # buys rest below the price, sells (holding the base) above it
+    assert sorted(side for side, _ in resting(bot).values()) == ["buy"] * 3 + ["sell"] * 3
+    Bot.update(exit_requested_at=utcnow()).where(Bot.id == bot.id).execute()
+
+    run_tick(ctx, fake_binance, 3)
+
+    assert resting(bot) == {}
+    assert Order.get((Order.bot == bot) & (Order.role == "exit")).status == "filled"
+    [position] = Position.select().where(Position.bot == bot)
+    assert position.status == "closed"
+    wallet = {b.asset: b for b in PaperBalance.select().where(PaperBalance.user == user)}
+    assert wallet["USDT"].locked == 0 and wallet["BTC"].locked == 0 and wallet["BTC"].amount == 0

@@ -108,11 +108,44 @@ def test_stop_loss_still_applies_with_trailing():
     assert dip.decide([], D("96"), holding("100", peak="105"), params(sl="3", trail="1"), CAPITAL).action == "sell"
 
 
+# --- trailing stop loss ----------------------------------------------------
+
+def test_trailing_stop_loss_is_armed_at_the_entry():
+    decision = dip.decide([], D("97.9"), holding("100"), params(sl="0", tsl="2"), CAPITAL)
+    assert decision.action == "sell" and "trailing stop loss" in decision.reason
+
+
+def test_trailing_stop_loss_holds_within_tsl_of_the_peak():
+    assert dip.decide([], D("102.91"), holding("100", peak="105"), params(sl="0", tsl="2", tp="50"), CAPITAL).action == "hold"
+
+
+def test_trailing_stop_loss_follows_the_peak_up():
+    # peak 105: the stop is 102.9, above the entry; the plain stop loss (97) is far below
+    decision = dip.decide([], D("102.89"), holding("100", peak="105"), params(sl="3", tsl="2", tp="50"), CAPITAL)
+    assert decision.action == "sell" and "peak 105" in decision.reason
+
+
+def test_trailing_stop_loss_remembers_a_new_peak():
+    decision = dip.decide([], D("106"), holding("100", peak="105"), params(tsl="2", tp="50"), CAPITAL)
+    assert decision.action == "hold" and decision.peak_price == D("106")
+
+
+def test_take_profit_still_sells_with_a_trailing_stop_loss():
+    assert dip.decide([], D("101.5"), holding("100"), params(tp="1.5", tsl="2"), CAPITAL).action == "sell"
+
+
+@pytest.mark.parametrize("value", ["-0.1", "50.1"])
+def test_tsl_out_of_bounds_is_refused(value):
+    with pytest.raises(ParamError, match=rf"tsl must be between 0 and 50; got '{value}'"):
+        strategies.validate("dip", {"tsl": value})
+
+
 # --- parameters ------------------------------------------------------------
 
 def test_defaults_fill_in_every_parameter():
     assert strategies.validate("dip", {}) == {
         "dip": D("0.6"), "period": 20, "timeframe": "1m", "tp": D("1.5"), "sl": D("3"), "trail": D("0"),
+        "tsl": D("0"),
     }
 
 
@@ -128,12 +161,12 @@ def test_get_returns_the_strategy_module():
 
 
 def test_unknown_strategy_is_a_param_error_listing_the_available_ones():
-    with pytest.raises(ParamError, match=r"Unknown strategy 'moon'\. Available: dip"):
+    with pytest.raises(ParamError, match=r"Unknown strategy 'moon'\. Available: dip, dca, grid"):
         strategies.validate("moon", {})
 
 
 def test_unknown_parameter_is_a_param_error_naming_it_and_the_known_ones():
-    with pytest.raises(ParamError, match=r"Unknown parameter foo\. Known: dip, period, timeframe, tp, sl, trail"):
+    with pytest.raises(ParamError, match=r"Unknown parameter foo\. Known: dip, period, timeframe, tp, sl, trail, tsl"):
         strategies.validate("dip", {"foo": "1"})
 
 

@@ -1,10 +1,11 @@
-"""The strategies a bot can run, by name. Each module has PARAMS and a pure decide()."""
+"""The strategies a bot can run, by name. Each module has PARAMS and a pure decide(); adding a
+strategy is adding a module here."""
 from __future__ import annotations
 
-from workers.strategies import dip
-from workers.strategies.base import Closes, Decision, Holding, Param, ParamError, parse_params
+from workers.strategies import dca, dip, grid
+from workers.strategies.base import (Closes, Decision, Holding, OpenOrder, Param, ParamError, Want, parse_params)
 
-STRATEGIES = {"dip": dip}
+STRATEGIES = {"dip": dip, "dca": dca, "grid": grid}
 DEFAULT_STRATEGY = "dip"
 
 
@@ -18,7 +19,24 @@ def get(name: str):
 
 def validate(name: str, raw: dict[str, str]) -> dict[str, object]:
     """The full parameter set for a strategy, or ParamError saying what is wrong."""
-    return parse_params(get(name).PARAMS, raw)
+    module = get(name)
+    params = parse_params(module.PARAMS, raw)
+    if hasattr(module, "check"):
+        module.check(params)
+    return params
 
 
-__all__ = ["Closes", "Decision", "Holding", "Param", "ParamError", "STRATEGIES", "DEFAULT_STRATEGY", "get", "validate"]
+def parameters(name: str) -> list[dict]:
+    """A strategy's parameters as /help shows them: name, default, bounds or choices, meaning."""
+    return [{"name": p.name, "default": p.default, "low": p.low, "high": p.high, "choices": p.choices,
+             "integer": p.integer, "help": p.help} for p in get(name).PARAMS.values()]
+
+
+def summary(name: str) -> str:
+    """The first sentence of a strategy's description."""
+    text = " ".join((get(name).__doc__ or "").split())
+    return text.split(". ")[0].rstrip(".") + "."
+
+
+__all__ = ["Closes", "Decision", "Holding", "OpenOrder", "Param", "ParamError", "STRATEGIES", "DEFAULT_STRATEGY",
+           "Want", "get", "parameters", "summary", "validate"]

@@ -1,0 +1,49 @@
+"""/help <strategy> (a strategy's parameters with defaults and bounds), /backtest, /chart."""
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from rpc import backtests
+from telegram_bot import formatting, strategy_texts
+from telegram_bot.access import blocking, registered, reply, services
+from workers import strategies
+
+# By name: the bot process never loads the charting library the jobs use.
+RUN_BACKTEST = "workers.strategy_reports.run_backtest"
+DRAW_CHART = "workers.strategy_reports.draw_chart"
+
+
+@registered
+async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE, user) -> None:
+    """Every command with an example, or with a strategy's name its parameters."""
+    if not context.args:
+        await reply(update, formatting.join([formatting.help_text(),
+                                             strategy_texts.strategy_list(list(strategies.STRATEGIES))]))
+        return
+    name = context.args[0].lower()
+    if name not in strategies.STRATEGIES:
+        await reply(update, strategy_texts.unknown_strategy(name, list(strategies.STRATEGIES)))
+        return
+    await reply(update, strategy_texts.strategy_help(name, strategies.summary(name), strategies.parameters(name)))
+
+
+@registered
+async def backtest(update: Update, context: ContextTypes.DEFAULT_TYPE, user) -> None:
+    """Replay a strategy over the exchange's history; a worker sends the report and its chart."""
+    request = backtests.parse_backtest(context.args)
+    await blocking(services(context).reports_queue.enqueue, RUN_BACKTEST, user.id, **request,
+                   job_timeout=300, result_ttl=60, failure_ttl=3600)
+    await reply(update, strategy_texts.backtest_queued(request["strategy"], request["symbol"], request["days"]))
+
+
+@registered
+async def chart(update: Update, context: ContextTypes.DEFAULT_TYPE, user) -> None:
+    """A PNG of a bot's market with its fills and levels, drawn by a worker."""
+    if len(context.args) != 1:
+        await reply(update, formatting.usage_bot_id("chart"))
+        return
+    bot = await blocking(backtests.chart_bot, user, context.args[0])
+    await blocking(services(context).reports_queue.enqueue, DRAW_CHART, user.id, bot.id, result_ttl=60,
+                   failure_ttl=3600)
+    await reply(update, strategy_texts.chart_queued(bot.id))

@@ -1,0 +1,87 @@
+"""Backtests: the same strategy modules over candles, with the paper exchange's fill rules;
+figures checked against a hand computation."""
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+from exchanges import MarketRules
+from workers import backtest, strategies
+from workers.strategies import dca, dip, grid
+
+RULES = MarketRules("BTC/USDT", "BTC", "USDT", amount_step=D("0.00001"), price_step=D("0.01"),
+                    min_amount=D("0.00001"), min_cost=D("5"), taker_fee=D("0.001"), maker_fee=D("0.001"))
+MINUTE = 60_000
+
+
+def candles(*rows) -> list[list[D]]:
+    """(close) or (close, low, high) per candle, a minute apart."""
+    out = []
+    for i, row in enumerate(rows):
+        close, low, high = (row, row, row) if not isinstance(row, tuple) else row
+        out.append([i * MINUTE, D(close), D(high), D(low), D(close), D(1)])
+    return out
+
+
+def test_a_dip_round_trip_equals_the_hand_computation():
+    path = candles(*(["100"] * 20), "99", "101")
+    result = backtest.simulate(dip, strategies.validate("dip", {}), D("1000"), RULES, path)
+
+    buy, sell = result.fills
+    # buy: 1000 / (99 * 1.004) at the 0.00001 step = 10.06076 BTC for 996.01524, fee 0.99601524
+    assert (buy.side, buy.price, buy.amount, buy.fee) == ("buy", D("99"), D("10.06076"), D("0.99601524"))
+    # sell at 101: 1016.13676, fee 1.01613676; cost of the position 997.01125524
+    assert (sell.side, sell.price, sell.amount, sell.fee) == ("sell", D("101"), D("10.06076"), D("1.01613676"))
+    assert sell.realized_profit == D("1016.13676") - D("1.01613676") - D("997.01125524")
+    assert result.final_equity == D("1000") + sell.realized_profit == D("1018.109368")
+    assert result.return_pct == D("1.8109368")
+    assert result.hold_pct == D("1")
+    assert result.fees == D("2.012152")
+    # the deepest point: after the buy, valued at 99: 2.98874476 + 10.06076 * 99
+    assert result.max_drawdown == (D("1000") - D("999.00398476")) * 100 / D("1000")
+    assert result.win_rate == 100 and result.profit_factor is None and len(result.exits) == 1
+
+
+def test_a_resting_safety_order_fills_when_a_candle_low_reaches_it():
+    params = strategies.validate("dca", {"so": "1", "dev": "1", "vscale": "1", "tp": "5"})
+    path = candles("100", "100", ("100", "98.9", "100"), "100")
+    result = backtest.simulate(dca, params, D("200"), RULES, path)
+
+    assert [(f.role, f.side, f.price) for f in result.fills] == [("base", "buy", D("100")), ("so1", "buy", D("99"))]
+    assert result.fills[1].at == 2 * MINUTE  # the candle whose low reached it, though it closed at 100
+
+
+def test_a_grid_backtest_trades_a_pair_on_the_candles_range():
+    params = strategies.validate("grid", {"low": "90", "high": "110", "grids": "4"})  # 90 95 100 105 110
+    plan = grid.plan(params, D("1000"), D("100"), RULES, D("1.004"))
+    path = candles("100", "100", ("96", "94", "100"), "97", ("99", "97", "100.5"))
+    result = backtest.simulate(grid, plan["params"], D("1000"), RULES, path, plan["state"])
+
+    amount = D(plan["state"]["amount"])
+    sides = [(f.role, f.side, f.price) for f in result.fills]
+    assert sides == [("gstart", "buy", D("100")), ("g1", "buy", D("95")), ("g2", "sell", D("100"))]
+    pair = result.fills[2]
+    assert pair.realized_profit == amount * 100 - pair.fee - amount * 95 * D("1.001")
+
+
+def test_the_backtest_job_fetches_history_through_the_gateway_caches_the_past_and_reports_to_the_outbox(ctx, fake_binance):
+    from models import Outbox
+    from tests.workers.conftest import make_user
+    from workers.strategy_reports import run_backtest
+
+    user = make_user()
+    fake_binance.set_history("BTC/USDT", ["60000"] * 25 + ["59000", "60500"] * 10)
+    fake_binance.reset_log()
+    run_backtest(user.id, "dip", "BTC/USDT", 1, {"dip": "1", "tp": "2"})
+    first_fetches = len([r for r in fake_binance.requests() if r["path"] == "/api/v3/klines"])
+    run_backtest(user.id, "dip", "BTC/USDT", 1, {"dip": "1", "tp": "2"})
+    fetches = len([r for r in fake_binance.requests() if r["path"] == "/api/v3/klines"])
+
+    # A day of minutes spans two or three chunks of 1000; only the one still growing is fetched again.
+    assert first_fetches in (2, 3) and fetches == first_fetches + 1
+
+    first, second = Outbox.select().where(Outbox.user == user).order_by(Outbox.id)
+    assert first.kind == "backtest" and "error" not in first.payload, first.payload
+    assert first.payload["candles"] == 45 and first.payload["trades"] == 10
+    assert len(first.payload["png"]) > 10_000
+    assert {k: v for k, v in second.payload.items() if k != "seconds"} == {
+        k: v for k, v in first.payload.items() if k != "seconds"}
