@@ -63,9 +63,17 @@ def run_backtest(user_id: int, strategy: str, symbol: str, days: int, raw_params
             f"{strategy} backtest · {rules.symbol} · {days} d", [(t, float(v)) for t, v in result.equity],
             hold, rules.quote))
     except (strategies.ParamError, GatewayError) as error:
-        payload["error"] = str(error)
+        payload.update(_failure(error))
     Outbox.create(user=user, chat_id=user.chat_id, kind="backtest", payload=payload)
     return "reported"
+
+
+def _failure(error: Exception) -> dict:
+    """An error for the payload: English, plus a strategy's template and values for the chat to translate."""
+    failure = {"error": str(error)}
+    if isinstance(error, strategies.ParamError):
+        failure.update(error_template=error.template, error_params={k: str(v) for k, v in error.params.items()})
+    return failure
 
 
 def draw_chart(user_id: int, bot_id: int) -> str:
@@ -95,6 +103,6 @@ def draw_chart(user_id: int, bot_id: int) -> str:
     except NotFound:
         payload["error"] = f"Bot {bot_id} not found."
     except (strategies.ParamError, GatewayError) as error:
-        payload["error"] = str(error)
+        payload.update(_failure(error))
     Outbox.create(user=user, chat_id=user.chat_id, kind="chart", payload=payload)
     return "reported"

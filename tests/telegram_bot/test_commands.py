@@ -190,8 +190,8 @@ def test_help_with_a_strategy_lists_its_parameters_with_defaults_and_bounds(user
 def test_newbot_dca_shows_the_resolved_ladder(user):
     text = user.say("/newbot paper:binance BTC/USDT 400 dca so=2 vscale=2 dev=1.5", "Created")
     assert "base order: buy 0.00166 BTC @ 60,000 = 99.60 USDT" in text
-    assert "so1: buy 0.00168 BTC @ 59,100 = 99.29 USDT" in text
-    assert "so2: buy 0.00342 BTC @ 58,200 = 199.04 USDT" in text
+    assert "safety order 1: buy 0.00168 BTC @ 59,100 = 99.29 USDT" in text
+    assert "safety order 2: buy 0.00342 BTC @ 58,200 = 199.04 USDT" in text
 
 
 def test_newbot_refuses_unknown_names_and_out_of_bound_values_of_each_strategy(user):
@@ -236,3 +236,18 @@ def test_chart_of_a_grid_bot_is_a_photo_and_another_users_bot_is_not_found(user,
     assert f"Bot {bot_id} grid-btc-" in photo["text"] and "BTC/USDT 1m" in photo["text"]
     stranger = Chat(*fakes).registered()
     assert f"Bot {bot_id} not found" in stranger.say(f"/chart {bot_id}", "not found")
+
+
+def test_backtest_and_chart_answer_a_portuguese_reader_in_portuguese(fakes, service):
+    telegram, binance = fakes
+    binance.set_history("BTC/USDT", ["60000"] * 25 + ["59000", "60500"] * 10)
+    reader = Chat(*fakes, language="pt-br").registered()
+    before = len(telegram.bot_messages(reader.id))
+    assert "Fazendo o backtest de dip em BTC/USDT" in reader.say("/backtest dip BTC/USDT 1 dip=1 tp=2", "backtest")
+    caption = _photo_after(telegram, reader.id, before)["text"]
+    assert "Backtest de dip em BTC/USDT, 1 dia(s)" in caption and "comprar e manter" in caption
+    bot_id = number_after("Robô", reader.say("/newbot paper:binance BTC/USDT 1000 grid grids=6", "Criado"))
+    before = len(telegram.bot_messages(reader.id))
+    assert f"Desenhando o gráfico do robô {bot_id}" in reader.say(f"/chart {bot_id}", "Desenhando")
+    caption = _photo_after(telegram, reader.id, before)["text"]
+    assert caption.startswith(f"📈 Robô {bot_id} grid-btc-") and "execução(ões) mostrada(s)" in caption

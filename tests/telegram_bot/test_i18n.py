@@ -112,3 +112,34 @@ def test_a_strategys_parameters_read_in_the_readers_language():
     i18n.use("en")
     assert "<code>so</code> — safety orders;" in strategy_texts.strategy_help(
         "dca", strategies.summary("dca"), strategies.parameters("dca"))
+
+
+def test_every_strategys_summary_is_in_the_catalog():
+    for name in strategies.STRATEGIES:
+        assert strategies.summary(name) == strategy_texts.SUMMARIES[name], f"reworded: mark the new {name} summary"
+    i18n.use("pt_BR")
+    assert "<b>Estratégia grid</b>: Uma grade" in strategy_texts.strategy_help(
+        "grid", strategies.summary("grid"), strategies.parameters("grid"))
+
+
+def test_backtest_and_chart_answers_read_in_the_readers_language():
+    report = {"strategy": "dip", "symbol": "BTC/USDT", "days": 30, "exchange": "binance", "timeframe": "1m",
+              "candles": 43200, "capital": "1000", "quote": "USDT", "trades": 3, "fills": 6, "return_pct": "1234.5",
+              "hold_pct": "-2", "max_drawdown": "3.25", "win_rate": "66.7", "profit_factor": "1.5", "fees": "1.2",
+              "params": {"dip": "1", "tp": "2"}}
+    i18n.use("pt_BR")
+    caption = strategy_texts.report_caption("backtest", report)
+    assert "Backtest de dip em BTC/USDT, 30 dia(s)" in caption and "retorno +1.234,50%" in caption
+    assert "rebaixamento máximo 3,25% · taxa de acerto 66,7% · fator de lucro 1,50" in caption
+    assert "<code>dip=1 tp=2</code>" in caption
+    failed = {**report, "error": "binance has too little history of BTC/USDT for a backtest."}
+    assert "binance tem histórico insuficiente de BTC/USDT" in strategy_texts.report_caption("backtest", failed)
+    refused = {"bot_id": 4, "error": "low must be below high; got low=2 high=1.",
+               "error_template": "low must be below high; got low={low} high={high}.",
+               "error_params": {"low": "2", "high": "1"}}
+    assert strategy_texts.report_caption("chart", refused) == \
+        "⚠️ Gráfico do robô 4: low deve ficar abaixo de high; recebi low=2 high=1."
+    assert "Robô 9 não encontrado." in strategy_texts.report_caption("chart", {"bot_id": 9, "error": "Bot 9 not found."})
+    assert "Desenhando o gráfico do robô 9" in strategy_texts.chart_queued(9)
+    i18n.use("en")
+    assert "return +1,234.50% · buy and hold -2.00%" in strategy_texts.report_caption("backtest", report)
