@@ -13,7 +13,7 @@ from telegram_bot.i18n import _
 
 # actions
 DELETE_BOT = "deletebot"  # deletebot:<ask|yes|no>:<bot id>
-BOT = "bot"  # bot:<start|stop>:<bot id>
+BOT = "bot"  # bot:<start|stop|chart>:<bot id>
 DELETE_KEY = "delkey"  # delkey:<ask|yes|no>:<key id>
 STATUS = "status"  # status:<refresh>:<bot id or all>
 PROFIT = "profit"  # profit:<refresh>:<bot id or all>
@@ -54,15 +54,15 @@ def confirm_sell(bot_id: int) -> Markup:
 # --- results ---------------------------------------------------------------------------------
 
 def bots_actions(bots: list[dict]) -> Markup | None:
-    """Per bot: start or stop, and delete."""
+    """Per bot: start or stop, its chart, and delete."""
     rows = []
     for bot in bots:
         if bot["status"] == "running":
             toggle = Button(_("⏹ Stop {id}").format(id=bot["id"]), callback_data=f"{BOT}:stop:{bot['id']}")
         else:
             toggle = Button(_("▶️ Start {id}").format(id=bot["id"]), callback_data=f"{BOT}:start:{bot['id']}")
-        rows.append([toggle, Button(_("🗑 Delete {id}").format(id=bot["id"]),
-                                    callback_data=f"{DELETE_BOT}:ask:{bot['id']}")])
+        rows.append([toggle, Button(_("📈 Chart {id}").format(id=bot["id"]), callback_data=f"{BOT}:chart:{bot['id']}"),
+                     Button(_("🗑 Delete {id}").format(id=bot["id"]), callback_data=f"{DELETE_BOT}:ask:{bot['id']}")])
     return Markup(rows) if rows else None
 
 

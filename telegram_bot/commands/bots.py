@@ -1,4 +1,4 @@
-"""/bots with a start/stop/delete button per bot, /startbot, /stopbot, /deletebot (each with
+"""/bots with a start/stop/chart/delete button per bot, /startbot, /stopbot, /deletebot (each with
 the user's bots as buttons when given without an id), and the deletion's confirm step."""
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from telegram.ext import ContextTypes
 from rpc import bots as bot_rpc
 from telegram_bot import formatting, keyboards
 from telegram_bot.access import Note, blocking, button, edit_in_place, registered, reply
+from telegram_bot.commands.strategies import queue_chart
 
 # command -> which of the user's bots to offer when it comes without an id
 OFFERED = {
@@ -71,8 +72,11 @@ async def deletebot(update: Update, context: ContextTypes.DEFAULT_TYPE, user) ->
 @button
 async def bot_button(update: Update, context: ContextTypes.DEFAULT_TYPE, user) -> Note | None:
     """Start or Stop under /bots (and a bot picked for /startbot or /stopbot): acts, says so
-    below, and shows the list again with the new status."""
+    below, and shows the list again with the new status. Chart queues the bot's chart, as /chart."""
     _, action, bot_id = keyboards.parse_callback(update.callback_query.data)
+    if action == "chart":
+        await queue_chart(update, context, user, bot_id)
+        return None
     if action == "start":
         text = formatting.bot_started(await blocking(bot_rpc.start_bot, user, bot_id))
     elif action == "stop":

@@ -43,7 +43,12 @@ async def chart(update: Update, context: ContextTypes.DEFAULT_TYPE, user) -> Non
     if len(context.args) != 1:
         await reply(update, formatting.usage_bot_id("chart"))
         return
-    bot = await blocking(backtests.chart_bot, user, context.args[0])
+    await queue_chart(update, context, user, context.args[0])
+
+
+async def queue_chart(update: Update, context: ContextTypes.DEFAULT_TYPE, user, bot_id) -> None:
+    """/chart <id> and the Chart button under /bots: the user's own bot (NotFound otherwise) to a worker."""
+    bot = await blocking(backtests.chart_bot, user, bot_id)
     await blocking(services(context).reports_queue.enqueue, DRAW_CHART, user.id, bot.id, result_ttl=60,
                    failure_ttl=3600)
     await reply(update, strategy_texts.chart_queued(bot.id))

@@ -63,7 +63,8 @@ def test_a_failed_deletion_confirmation_is_answered_once(user):
     assert "went wrong" not in "".join(m["text"] for m in user.telegram.bot_messages(user.id))
 
 
-@pytest.mark.parametrize("forged", ["bot:stop:{bot}", "deletebot:yes:{bot}", "sell:yes:{bot}", "sell:ask:{bot}",
+@pytest.mark.parametrize("forged", ["bot:stop:{bot}", "bot:chart:{bot}", "deletebot:yes:{bot}", "sell:yes:{bot}",
+                                    "sell:ask:{bot}",
                                     "pick:deletebot:{bot}", "pick:profit:{bot}", "delkey:yes:{key}",
                                     "pick:balance:{key}", "status:refresh:{bot}", "profit:refresh:{bot}"])
 def test_callback_data_copied_from_another_user_answers_not_found_and_changes_nothing(user, fakes, forged):
@@ -174,3 +175,24 @@ def test_addkey_cancel_leaves_at_every_step(user, step):
     user.say("/cancel", "Cancelled")
     assert "I understand commands only" in user.say("hello", "commands only")
     assert "no API keys" in user.say("/keys", "keys")
+
+
+def test_the_chart_button_under_bots_draws_the_owners_chart_and_answers_a_stranger_not_found(user, fakes):
+    telegram, binance = fakes
+    binance.set_history("BTC/USDT", ["60000"] * 40)
+    bot_id = user.with_bot()
+    listing = user.say_message("/bots", "Your bots")
+    assert user.buttons(listing)[f"📈 Chart {bot_id}"] == f"bot:chart:{bot_id}"
+    before = len(telegram.bot_messages(user.id))
+    user.press(listing, f"bot:chart:{bot_id}", f"Drawing the chart of bot {bot_id}")
+    photo = telegram.wait_for_bot_message(user.id, lambda m: m["photo"], timeout=60, after=before)
+    assert photo["text"].startswith(f"📈 Bot {bot_id} ") and "BTC/USDT" in photo["text"]
+    assert photo["photo_file"]["file_size"] > 10_000
+    assert every_press_answered_once(user)
+    stranger = Chat(*fakes).registered()
+    theirs = stranger.say_message("/bots", "bots")
+    stranger.telegram.press_button(stranger.id, theirs["message_id"], f"bot:chart:{bot_id}", forged=True)
+    settle(stranger)
+    last = stranger.telegram.callback_answers(stranger.id)[-1]
+    assert last["attempts"] == 1 and "not found" in last["answer"]["text"]
+    assert not any("Drawing" in m["text"] or m["photo"] for m in telegram.bot_messages(stranger.id))
