@@ -95,6 +95,11 @@ def render_caption(kind: str, payload: dict, language: str) -> str:
     return strategy_texts.report_caption(kind, payload)
 
 
+def render_progress(payload: dict, language: str) -> str:
+    i18n.use(language)
+    return strategy_texts.backtest_progress(payload)
+
+
 def render(rows: list[Outbox], silent: set[int], language: str) -> list[tuple[str, list[int], bool, bool]]:
     """A chat's pieces in its user's language (run on the notifier's threads)."""
     i18n.use(language)
@@ -173,6 +178,24 @@ class Notifier:
             return
         await self.off_loop(mark_sent, [row.id])
 
+    async def deliver_progress(self, rows: list[Outbox]) -> None:
+        """Rows editing one message (a /backtest's progress): only the latest is shown; an edit
+        Telegram refuses (unchanged, message gone) is simply over, it is no answer of its own."""
+        row, ids = rows[-1], [r.id for r in rows]
+        text = await self.off_loop(render_progress, row.payload, row.user.language)
+        try:
+            await self.bot.edit_message_text(text, row.chat_id, row.payload["message_id"], parse_mode=ParseMode.HTML,
+                                             **self.yield_to_replies)
+        except Forbidden:
+            await self.off_loop(mark_unreachable, row.user_id)
+            return
+        except BadRequest:
+            pass
+        except TelegramError:
+            await self.off_loop(mark_failed_attempt, ids)
+            return
+        await self.off_loop(mark_sent, ids)
+
     async def deliver_once(self) -> int:
         """Send what is pending now; returns how many rows were looked at."""
         now = asyncio.get_running_loop().time()
@@ -180,8 +203,13 @@ class Notifier:
         rows = await self.off_loop(pending_rows, waiting)
         by_chat: dict[int, list[Outbox]] = defaultdict(list)
         photos = []
+        edits: dict[tuple[int, int], list[Outbox]] = defaultdict(list)
         for row in rows:
-            (photos if row.kind in strategy_texts.PHOTO_KINDS else by_chat[row.chat_id]).append(row)
+            if row.kind == strategy_texts.PROGRESS_KIND:
+                edits[(row.chat_id, row.payload["message_id"])].append(row)
+            else:
+                (photos if row.kind in strategy_texts.PHOTO_KINDS else by_chat[row.chat_id]).append(row)
+        await asyncio.gather(*(self.deliver_progress(message_rows) for message_rows in edits.values()))
         await asyncio.gather(*(self.deliver_photo(row) for row in photos))
         await asyncio.gather(*(self.deliver_chat(chat, chat_rows[0].user_id, chat_rows) for chat, chat_rows in by_chat.items()))
         return len(rows)

@@ -83,11 +83,24 @@ def plan_text(plan: dict, quote: str) -> Html:
 # --- /backtest and /chart: outbox rows whose answer is a photo -------------------------------
 
 PHOTO_KINDS = ("backtest", "chart")
+PROGRESS_KIND = "progress"  # edits the message a /backtest was answered with
 
 
 def backtest_queued(strategy: str, symbol: str, days: int) -> Html:
     return t("⏳ Backtesting {strategy} on {symbol} over {days} days… the report comes here in a moment.",
              strategy=strategy, symbol=symbol, days=days)
+
+
+def backtest_progress(p: dict) -> Html:
+    """The "Backtesting…" message as the job goes: fetching history, simulating, finished."""
+    values = {"strategy": p["strategy"], "symbol": p["symbol"], "days": p["days"]}
+    if p["stage"] == "history":
+        return t("⏳ Backtesting {strategy} on {symbol} over {days} days: history, part {done} of {total}…",
+                 done=p["done"], total=p["total"], **values)
+    if p["stage"] == "simulating":
+        return t("⏳ Backtesting {strategy} on {symbol} over {days} days: simulating {candles} candles…",
+                 candles=num(p["candles"]), **values)
+    return t("✅ Backtest of {strategy} on {symbol} over {days} days finished: the report is below.", **values)
 
 
 def chart_queued(bot_id: int) -> Html:

@@ -19,14 +19,16 @@ TIMEFRAME_MS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m
 
 
 def closed_candles(ctx, exchange: str, symbol: str, timeframe: str, start_ms: int, end_ms: int,
-                   testnet: bool = False) -> list[list[Decimal]]:
-    """[open time ms, open, high, low, close, volume] of the closed candles opening in [start, end)."""
+                   testnet: bool = False, progress=None) -> list[list[Decimal]]:
+    """[open time ms, open, high, low, close, volume] of the closed candles opening in [start, end).
+    `progress(done, total)`, if given, is called after each chunk."""
     step = TIMEFRAME_MS[timeframe]
     span = CHUNK * step
     forming = int(time.time() * 1000) // step * step
     end_ms = min(end_ms, forming)
     rows: list[list[Decimal]] = []
-    for chunk_start in range(start_ms // span * span, end_ms, span):
+    chunks = range(start_ms // span * span, end_ms, span)
+    for done, chunk_start in enumerate(chunks, start=1):
         complete = chunk_start + span <= forming
         key = f"botfleet:history:{market_data.venue(exchange, testnet)}:{symbol}:{timeframe}:{chunk_start}"
         cached = ctx.redis.get(key) if complete else None
@@ -39,4 +41,6 @@ def closed_candles(ctx, exchange: str, symbol: str, timeframe: str, start_ms: in
                 ctx.redis.set(key, zlib.compress(json.dumps([[str(v) for v in row] for row in part]).encode()),
                               ex=CHUNK_TTL_SECONDS)
         rows += [row for row in part if start_ms <= row[0] < end_ms]
+        if progress is not None:
+            progress(done, len(chunks))
     return rows

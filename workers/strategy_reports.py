@@ -15,6 +15,7 @@ from workers.sizing import BUY_BUDGET_MARGIN
 
 BACKTEST_CAPITAL = Decimal("1000")  # of the quote currency; the report speaks in % of it
 CHART_CANDLES = 120
+PROGRESS_SECONDS = 2  # between two edits of the progress message while history comes in
 
 
 def _png(data: bytes) -> str:
@@ -25,25 +26,45 @@ def _ms(moment: dt.datetime) -> int:
     return int(moment.replace(tzinfo=dt.timezone.utc).timestamp() * 1000)
 
 
+class Progress:
+    """Edits the chat's "Backtesting…" message as the job goes (outbox rows of kind "progress",
+    at most one every PROGRESS_SECONDS but for the stage changes; the notifier shows the latest)."""
+
+    def __init__(self, user: User, message_id: int | None, head: dict):
+        self.user, self.message_id, self.head, self.last = user, message_id, head, 0.0
+
+    def __call__(self, stage: str, force: bool = True, **figures) -> None:
+        now = time.monotonic()
+        if self.message_id is None or (not force and now - self.last < PROGRESS_SECONDS):
+            return
+        self.last = now
+        Outbox.create(user=self.user, chat_id=self.user.chat_id, kind="progress",
+                      payload={**self.head, "message_id": self.message_id, "stage": stage, **figures})
+
+
 def run_backtest(user_id: int, strategy: str, symbol: str, days: int, raw_params: dict,
-                 exchange: str = "binance") -> str:
+                 exchange: str = "binance", progress_message_id: int | None = None) -> str:
     """Replay the strategy over the exchange's last `days` days and send the report."""
     ctx = context()
     user = User.get_by_id(user_id)
     payload: dict = {"strategy": strategy, "symbol": symbol, "days": days, "exchange": exchange}
+    progress = Progress(user, progress_message_id, {"strategy": strategy, "symbol": symbol, "days": days})
     try:
         module = strategies.get(strategy)
         params = strategies.validate(strategy, raw_params)
         rules = ctx.gateway.market_rules(exchange, symbol)
         timeframe = str(params.get("timeframe", "1m"))
         end = int(time.time() * 1000)
-        candles = history.closed_candles(ctx, exchange, rules.symbol, timeframe, end - days * 86_400_000, end)
+        candles = history.closed_candles(
+            ctx, exchange, rules.symbol, timeframe, end - days * 86_400_000, end,
+            progress=lambda done, total: progress("history", force=False, done=done, total=total))
         if len(candles) < 2:
             raise GatewayError(f"{exchange} has too little history of {rules.symbol} for a backtest.")
         state = {}
         if hasattr(module, "plan"):
             plan = module.plan(params, BACKTEST_CAPITAL, candles[0][4], rules, 1 + rules.taker_fee + BUY_BUDGET_MARGIN)
             params, state = plan["params"], plan["state"]
+        progress("simulating", candles=len(candles))
         started = time.perf_counter()
         result = backtest.simulate(module, params, BACKTEST_CAPITAL, rules, candles, state)
         payload.update(
@@ -64,6 +85,7 @@ def run_backtest(user_id: int, strategy: str, symbol: str, days: int, raw_params
             hold, rules.quote))
     except (strategies.ParamError, GatewayError) as error:
         payload.update(_failure(error))
+    progress("done")
     Outbox.create(user=user, chat_id=user.chat_id, kind="backtest", payload=payload)
     return "reported"
 

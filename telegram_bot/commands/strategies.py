@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from telegram import Update
+from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
 from rpc import backtests
@@ -32,9 +33,12 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE, user)
 async def backtest(update: Update, context: ContextTypes.DEFAULT_TYPE, user) -> None:
     """Replay a strategy over the exchange's history; a worker sends the report and its chart."""
     request = backtests.parse_backtest(context.args)
+    # The job edits this message as it goes, so it is sent first and its id goes with the job.
+    queued = await update.effective_chat.send_message(
+        strategy_texts.backtest_queued(request["strategy"], request["symbol"], request["days"]),
+        parse_mode=ParseMode.HTML)
     await blocking(services(context).reports_queue.enqueue, RUN_BACKTEST, user.id, **request,
-                   job_timeout=300, result_ttl=60, failure_ttl=3600)
-    await reply(update, strategy_texts.backtest_queued(request["strategy"], request["symbol"], request["days"]))
+                   progress_message_id=queued.message_id, job_timeout=300, result_ttl=60, failure_ttl=3600)
 
 
 @registered

@@ -211,9 +211,14 @@ def test_backtest_answers_with_its_figures_under_an_equity_chart(user, fakes):
     telegram, binance = fakes
     binance.set_history("BTC/USDT", ["60000"] * 25 + ["59000", "60500"] * 10)
     before = len(telegram.bot_messages(user.id))
-    assert "Backtesting dip on BTC/USDT over 1 days" in user.say("/backtest dip BTC/USDT 1 dip=1 tp=2", "Backtesting")
+    queued = user.say_message("/backtest dip BTC/USDT 1 dip=1 tp=2", "dip on BTC/USDT over 1 days")  # any stage
+    assert "Backtest" in queued["text"]
     photo = _photo_after(telegram, user.id, before)
     assert photo["photo_file"]["file_size"] > 10_000  # a real PNG went up
+    # the job edited its "Backtesting…" message as it went, ending with "finished"
+    finished = telegram.wait_for_bot_message(user.id, lambda m: m["message_id"] == queued["message_id"]
+                                             and "finished" in m["text"], timeout=WAIT)
+    assert finished["edited"] and "Backtest of dip on BTC/USDT over 1 days finished" in finished["text"]
     for figure in ("Backtest dip on BTC/USDT, 1 day(s)", "trades", "return", "buy and hold", "max drawdown",
                    "win rate", "profit factor", "fees", "dip=1"):
         assert figure in photo["text"]
@@ -243,7 +248,8 @@ def test_backtest_and_chart_answer_a_portuguese_reader_in_portuguese(fakes, serv
     binance.set_history("BTC/USDT", ["60000"] * 25 + ["59000", "60500"] * 10)
     reader = Chat(*fakes, language="pt-br").registered()
     before = len(telegram.bot_messages(reader.id))
-    assert "Fazendo o backtest de dip em BTC/USDT" in reader.say("/backtest dip BTC/USDT 1 dip=1 tp=2", "backtest")
+    assert "acktest de dip em BTC/USDT nos últimos 1 dias" in reader.say("/backtest dip BTC/USDT 1 dip=1 tp=2",
+                                                                         "de dip em BTC/USDT")
     caption = _photo_after(telegram, reader.id, before)["text"]
     assert "Backtest de dip em BTC/USDT, 1 dia(s)" in caption and "comprar e manter" in caption
     bot_id = number_after("Robô", reader.say("/newbot paper:binance BTC/USDT 1000 grid grids=6", "Criado"))

@@ -141,5 +141,11 @@ def test_backtest_and_chart_answers_read_in_the_readers_language():
         "⚠️ Gráfico do robô 4: low deve ficar abaixo de high; recebi low=2 high=1."
     assert "Robô 9 não encontrado." in strategy_texts.report_caption("chart", {"bot_id": 9, "error": "Bot 9 not found."})
     assert "Desenhando o gráfico do robô 9" in strategy_texts.chart_queued(9)
+    head = {"strategy": "dca", "symbol": "ETH/USDT", "days": 30}
+    assert "histórico, parte 3 de 44" in strategy_texts.backtest_progress({**head, "stage": "history", "done": 3,
+                                                                            "total": 44})
+    assert "simulando 43.200 velas" in strategy_texts.backtest_progress({**head, "stage": "simulating",
+                                                                          "candles": 43200})
+    assert "concluído" in strategy_texts.backtest_progress({**head, "stage": "done"})
     i18n.use("en")
     assert "return +1,234.50% · buy and hold -2.00%" in strategy_texts.report_caption("backtest", report)
