@@ -64,8 +64,7 @@ def test_a_failed_deletion_confirmation_is_answered_once(user):
 
 
 @pytest.mark.parametrize("forged", ["bot:stop:{bot}", "bot:chart:{bot}", "deletebot:yes:{bot}", "sell:yes:{bot}",
-                                    "sell:ask:{bot}",
-                                    "pick:deletebot:{bot}", "pick:profit:{bot}", "delkey:yes:{key}",
+                                    "sell:ask:{bot}", "pick:deletebot:{bot}", "pick:profit:{bot}", "delkey:yes:{key}",
                                     "pick:balance:{key}", "status:refresh:{bot}", "profit:refresh:{bot}"])
 def test_callback_data_copied_from_another_user_answers_not_found_and_changes_nothing(user, fakes, forged):
     owner = Chat(*fakes).registered()

@@ -85,3 +85,22 @@ def test_the_backtest_job_fetches_history_through_the_gateway_caches_the_past_an
     assert len(first.payload["png"]) > 10_000
     assert {k: v for k, v in second.payload.items() if k != "seconds"} == {
         k: v for k, v in first.payload.items() if k != "seconds"}
+
+
+def test_the_backtest_job_reports_its_progress_for_the_chat_message_it_was_given(ctx, fake_binance):
+    from models import Outbox
+    from tests.workers.conftest import make_user
+    from workers.strategy_reports import run_backtest
+
+    user = make_user()
+    fake_binance.set_history("BTC/USDT", ["60000"] * 25 + ["59000", "60500"] * 10)
+    run_backtest(user.id, "dip", "BTC/USDT", 1, {"dip": "1", "tp": "2"}, progress_message_id=77)
+    rows = list(Outbox.select().where(Outbox.user == user).order_by(Outbox.id))
+    progress = [r.payload for r in rows if r.kind == "progress"]
+    # history from its first chunk on (further chunks only PROGRESS_SECONDS apart), the simulation, the end;
+    # then the report
+    stages = [p["stage"] for p in progress]
+    assert stages[-2:] == ["simulating", "done"] and stages[:-2] and set(stages[:-2]) == {"history"}
+    assert progress[0]["done"] == 1 and progress[0]["total"] in (2, 3) and progress[-2]["candles"] == 45
+    assert {p["message_id"] for p in progress} == {77} and rows[-1].kind == "backtest"
+    assert progress[0]["strategy"] == "dip" and progress[0]["symbol"] == "BTC/USDT" and progress[0]["days"] == 1
