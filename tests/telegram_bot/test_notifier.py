@@ -176,3 +176,29 @@ def test_a_notification_is_written_in_the_users_language(database, fake_telegram
 
     [message] = fake_telegram.bot_messages(513)
     assert message["text"].startswith("🟢 COMPRA · robô 1") and "custo 99,36 USDT" in message["text"]
+
+
+def test_progress_rows_edit_their_message_showing_only_the_latest_and_a_refused_edit_is_over(database, fake_telegram):
+    alice = user_with_open_chat(fake_telegram, 531)
+
+    async def queued_message() -> int:
+        async with ExtBot(TELEGRAM_TOKEN, base_url=f"{fake_telegram.base_url}/bot") as bot:
+            return (await bot.send_message(531, "⏳ Backtesting dca on ETH/USDT over 30 days…")).message_id
+
+    message_id = asyncio.run(queued_message())
+    head = {"strategy": "dca", "symbol": "ETH/USDT", "days": 30, "message_id": message_id}
+    for done in (1, 2, 3):
+        Outbox.create(user=alice, chat_id=531, kind="progress", payload={**head, "stage": "history", "done": done,
+                                                                         "total": 44})
+    edits_before = len(fake_telegram.calls("editMessageText"))
+    deliver(fake_telegram)
+    [shown] = fake_telegram.bot_messages(531)
+    assert shown["edited"] and shown["text"].endswith("history, part 3 of 44…") and unsent() == 0
+    assert len(fake_telegram.calls("editMessageText")) == edits_before + 1  # one edit for the three rows
+
+    Outbox.create(user=alice, chat_id=531, kind="progress", payload={**head, "stage": "done"})
+    Outbox.create(user=alice, chat_id=531, kind="progress", payload={**head, "message_id": 999_999, "stage": "done"})
+    deliver(fake_telegram)
+    [shown] = fake_telegram.bot_messages(531)
+    assert "dca on ETH/USDT over 30 days finished" in shown["text"]
+    assert unsent() == 0  # the edit of a message that is not there is not retried
