@@ -72,9 +72,16 @@ def _order_lifecycle(database, migrator):
         models.Order.update(filled=amount, cost=cost).where(models.Order.id == order.id).execute()
 
 
+def _outbox_leases(database, migrator):
+    """Outbox rows are claimed by one notifier at a time (a lease), so two `bot` processes never
+    send one message twice."""
+    _add_missing_columns(database, migrator, models.Outbox, ["lease_owner", "lease_until"])
+
+
 MIGRATIONS = [
     (1, "initial tables", _create_initial_tables),
     (2, "order lifecycle, fill keys, fences, paper exchange", _order_lifecycle),
+    (5, "outbox leases", _outbox_leases),
 ]
 
 

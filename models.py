@@ -218,6 +218,10 @@ class Outbox(BaseModel):
     sent_at = DateTimeField(null=True, index=True)
     failed_at = DateTimeField(null=True)  # given up: Telegram refused it for good
     attempts = IntegerField(default=0)
+    # Which `bot` process delivers it, until when (database clock): two notifiers never send
+    # one row, and a crashed one's rows are free again once its lease ends.
+    lease_owner = CharField(null=True)
+    lease_until = DateTimeField(null=True)
 
 
 class PaperBalance(BaseModel):

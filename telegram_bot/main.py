@@ -57,13 +57,16 @@ async def on_startup(application: Application) -> None:
         [BotCommand(name, what[:256]) for name, _, what in formatting.COMMANDS]
     )
     notifier = Notifier(application.bot)
+    application.bot_data["notifier"] = notifier
     application.bot_data["notifier_task"] = asyncio.get_running_loop().create_task(notifier.run())
 
 
-async def on_shutdown(application: Application) -> None:
+async def on_stop(application: Application) -> None:
+    """SIGTERM (a dyno restart): the notifier finishes the message in hand and hands the rest
+    back, while the bot can still send."""
     task = application.bot_data.get("notifier_task")
     if task:
-        task.cancel()
+        await application.bot_data["notifier"].stop(task)
 
 
 def build_application(config: settings_module.Settings) -> Application:
@@ -75,7 +78,7 @@ def build_application(config: settings_module.Settings) -> Application:
         .rate_limiter(AIORateLimiter(max_retries=3))
         .concurrent_updates(True)  # one slow chat never holds up the others
         .post_init(on_startup)
-        .post_shutdown(on_shutdown)
+        .post_stop(on_stop)
         .build()
     )
     application.bot_data["services"] = Services(
