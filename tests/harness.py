@@ -26,13 +26,13 @@ def procfile() -> dict[str, list[str]]:
 class Service:
     """The release step, then bot, scheduler and workers, each logging to its own file."""
 
-    def __init__(self, env: dict, log_dir: Path, workers: int = 2):
+    def __init__(self, env: dict, log_dir: Path, workers: int = 2, copies: dict | None = None):
         self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
         for name in ("TELEGRAM_TOKEN", "DATABASE_URL", "REDIS_URL"):
             if name not in env:
                 self.env.pop(name, None)
         self.log_dir = log_dir
-        self.workers = workers
+        self.copies = {"worker": workers, **(copies or {})}
         self.children: dict[str, subprocess.Popen] = {}
 
     def release(self) -> subprocess.CompletedProcess:
@@ -41,16 +41,23 @@ class Service:
     def start(self, names=("bot", "scheduler", "worker")) -> "Service":
         result = self.release()
         assert result.returncode == 0, result.stdout + result.stderr
-        commands = procfile()
         for name in names:
-            copies = self.workers if name == "worker" else 1
+            copies = self.copies.get(name, 1)
             for n in range(copies):
-                label = f"{name}{n + 1}" if name == "worker" else name
-                log_file = open(self.log_dir / f"{label}.log", "wb")
-                self.children[label] = subprocess.Popen(
-                    commands[name], cwd=PROJECT_DIR, env=self.env, stdout=log_file, stderr=subprocess.STDOUT
-                )
+                self.spawn(f"{name}{n + 1}" if name == "worker" or copies > 1 else name)
         return self
+
+    def spawn(self, label: str) -> subprocess.Popen:
+        """Start (or start again, after a kill) the process `label` (bot, scheduler2, worker1, ...)."""
+        name = label.rstrip("0123456789")
+        log_file = open(self.log_dir / f"{label}.log", "ab")
+        self.children[label] = subprocess.Popen(
+            procfile()[name], cwd=PROJECT_DIR, env=self.env, stdout=log_file, stderr=subprocess.STDOUT
+        )
+        return self.children[label]
+
+    def label_of(self, pid: int) -> str | None:
+        return next((label for label, child in self.children.items() if child.pid == pid), None)
 
     def assert_alive(self) -> None:
         dead = {name: child.returncode for name, child in self.children.items() if child.poll() is not None}

@@ -3,16 +3,27 @@
 A SimpleWorker runs jobs in-process: no fork per job, so the database connection, the
 Redis pool and the loaded markets are reused, about three times the throughput of a
 forking worker. A job's own exceptions are caught by RQ and never stop the worker.
+
+RQ's loop ends on an error of its own (Redis gone in the middle of finishing a job, for
+example); unless a stop was asked for (SIGTERM: the current job finishes first), a new worker
+takes its place once Redis answers again, so a Redis restart never needs a hand.
 """
 from __future__ import annotations
 
+import logging
+import signal
 import sys
+import time
 
+from redis.exceptions import RedisError
 from rq import SimpleWorker
 
 import settings as settings_module
 from logconfig import configure_logging
 from workers.context import QUEUES, context
+
+log = logging.getLogger(__name__)
+RESTART_PAUSE_SECONDS = 1
 
 
 def main() -> int:
@@ -22,8 +33,20 @@ def main() -> int:
         print(f"worker: {error}", file=sys.stderr)
         return 2
     configure_logging("worker", ctx.settings.secrets)
-    worker = SimpleWorker(list(QUEUES), connection=ctx.redis)
-    worker.work(with_scheduler=True, logging_level="WARNING")
+    stopping = []
+    while not stopping:
+        worker = SimpleWorker(list(QUEUES), connection=ctx.redis)
+        try:
+            worker.work(with_scheduler=True, logging_level="WARNING")
+        except (RedisError, OSError):
+            log.warning("the worker lost Redis", exc_info=True)
+        # RQ records a SIGTERM or SIGINT here; it handles both while work() runs.
+        if getattr(worker, "_stop_requested", False):
+            break
+        signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+        signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
+        log.warning("the worker stopped without being asked to (Redis away?); starting again")
+        time.sleep(RESTART_PAUSE_SECONDS)
     return 0
 
 

@@ -54,6 +54,7 @@ import copy
 import hashlib
 import hmac
 import json
+import random
 import secrets
 import select
 import socket
@@ -250,6 +251,7 @@ class FakeBinance:
         self._log: list[dict] = []
         self._faults: list[dict] = []
         self._late_faults: list[dict] = []
+        self._share: dict | None = None  # fail_share: a random share of requests fails
         self._late: list[dict] = []  # requests accepted under a late-execution fault
         self._timers: list[threading.Timer] = []
         self._latency = 0.0
@@ -420,6 +422,15 @@ class FakeBinance:
             self._faults.append({"prefix": path_prefix, "status": status, "remaining": count,
                                  "body": body, "delay": delay, "retry_after": retry_after})
 
+    def fail_share(self, share: float, statuses=(500, 502, 503, 429, 418, "timeout"), path_prefix: str = "/api/",
+                   timeout_delay: float = 1.5, seed: int = 7) -> None:
+        """From now on a `share` of the requests under `path_prefix` fail, each with a status drawn
+        from `statuses`; "timeout" holds the request `timeout_delay` seconds, then executes it (the
+        client has given up by then, so it does not know the outcome). share=0 ends it."""
+        with self._lock:
+            self._share = {"share": share, "statuses": tuple(statuses), "prefix": path_prefix,
+                           "delay": timeout_delay, "random": random.Random(seed)} if share else None
+
     def inject_late_execution(self, path_prefix: str = "/api/v3/order", execute_after: float = 45.0,
                               count: int = 1, answer: str = "timeout", status: int = 408) -> None:
         """The next `count` authenticated POSTs under `path_prefix` are accepted but executed only
@@ -447,6 +458,7 @@ class FakeBinance:
         with self._lock:
             self._faults.clear()
             self._late_faults.clear()
+            self._share = None
 
     # ----------------------------------------------------------------- HTTP plumbing
 
@@ -519,6 +531,12 @@ class FakeBinance:
                 if fault["remaining"] <= 0:
                     self._faults.remove(fault)
                 return fault
+        share = self._share
+        if share and path.startswith(share["prefix"]) and share["random"].random() < share["share"]:
+            status = share["random"].choice(share["statuses"])
+            if status == "timeout":
+                return {"status": 0, "delay": share["delay"], "body": None, "retry_after": 1}
+            return {"status": status, "delay": 0, "body": None, "retry_after": 1}
         return None
 
     @staticmethod

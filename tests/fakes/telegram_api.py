@@ -377,8 +377,10 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # PTB opens many connections at once; don't drop SYNs
 
-    def __init__(self, fake: FakeTelegram):
-        super().__init__(("127.0.0.1", 0), _Handler)
+    allow_reuse_address = True  # come_back() listens on the same port again at once
+
+    def __init__(self, fake: FakeTelegram, port: int = 0):
+        super().__init__(("127.0.0.1", port), _Handler)
         self.fake = fake
 
     def handle_error(self, request, client_address):
@@ -447,6 +449,21 @@ class FakeTelegram:
             self._server.server_close()
             self._thread.join(5)
             self._server = None
+
+    def go_offline(self):
+        """Telegram unreachable: the port refuses connections (and held long polls end) until
+        come_back(); chats, messages and queued updates are kept."""
+        port = self._server.server_address[1]
+        self.stop()
+        self._offline_port = port
+
+    def come_back(self):
+        with self._cond:
+            self._stopping = False
+        self._server = _Server(self, self._offline_port)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        name="fake-telegram", daemon=True)
+        self._thread.start()
 
     def __enter__(self) -> FakeTelegram:
         return self.start()
