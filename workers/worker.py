@@ -26,6 +26,17 @@ log = logging.getLogger(__name__)
 RESTART_PAUSE_SECONDS = 1
 
 
+class BotfleetWorker(SimpleWorker):
+    """A SimpleWorker that remembers a stop was asked for (RQ forgets it when idle), so that
+    main() ends instead of starting another."""
+
+    stop_asked = False
+
+    def request_stop(self, signum, frame):
+        BotfleetWorker.stop_asked = True
+        super().request_stop(signum, frame)
+
+
 def main() -> int:
     try:
         ctx = context()
@@ -33,18 +44,16 @@ def main() -> int:
         print(f"worker: {error}", file=sys.stderr)
         return 2
     configure_logging("worker", ctx.settings.secrets)
-    stopping = []
-    while not stopping:
-        worker = SimpleWorker(list(QUEUES), connection=ctx.redis)
+    while not BotfleetWorker.stop_asked:
+        worker = BotfleetWorker(list(QUEUES), connection=ctx.redis)
         try:
             worker.work(with_scheduler=True, logging_level="WARNING")
         except (RedisError, OSError):
             log.warning("the worker lost Redis", exc_info=True)
-        # RQ records a SIGTERM or SIGINT here; it handles both while work() runs.
-        if getattr(worker, "_stop_requested", False):
+        if BotfleetWorker.stop_asked:  # SIGTERM or SIGINT, handled by RQ while work() runs
             break
-        signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-        signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
+        signal.signal(signal.SIGTERM, lambda *_: setattr(BotfleetWorker, "stop_asked", True))
+        signal.signal(signal.SIGINT, lambda *_: setattr(BotfleetWorker, "stop_asked", True))
         log.warning("the worker stopped without being asked to (Redis away?); starting again")
         time.sleep(RESTART_PAUSE_SECONDS)
     return 0

@@ -113,7 +113,13 @@ class FaultScene:
             except models.OperationalError:
                 pass  # our own database restarting
             time.sleep(0.1)
-        raise AssertionError(f"bots did not trade again within {timeout}s\n{self.tail_logs()}")
+        raise AssertionError(f"bots did not trade again within {timeout}s\n{self.books()}\n{self.tail_logs()}")
+
+    def books(self) -> str:
+        """Our side of the story, for a failure message."""
+        bots = [(b.id, b.status, b.status_reason[:80], b.failures) for b in Bot.select()]
+        orders = [(o.bot_id, o.side, o.status, o.checks, o.error[:60]) for o in Order.select().order_by(Order.id.desc()).limit(15)]
+        return f"bots: {bots}\nlatest orders: {orders}"
 
     def wait_for_messages(self, timeout: float = 120) -> None:
         deadline = time.time() + timeout

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.faults.scene import COUNTS, LONG, FaultScene, record, ticks_doubled, trials
+from tests.faults.scene import COUNTS, FIRST_CHAT, LONG, FaultScene, record, ticks_doubled, trials
 
 pytestmark = pytest.mark.faults
 OUTAGE_SECONDS = 900 if LONG else 20
@@ -110,22 +110,27 @@ def test_postgres_refusing_connections_for_a_few_seconds(scene):
 
 def test_the_exchange_failing_a_share_of_calls(scene):
     before, recoveries = scene.ledger(), []
-    count = trials(2, 20)
+    count = trials(2, 6)
+    if not LONG:
+        # An order whose POST failed may have executed: it is never sent again and is proven
+        # absent only 2 minutes later. The quick mode fails new orders only with timeouts (they
+        # execute late, and the lookup finds them); the long mode fails every kind of call.
+        scene.binance.fail_share(0.2, statuses=("timeout",), methods=("POST",))
     scene.binance.fail_share(0.2)  # 500, 502, 503, 429, 418 and 1.5 s timeouts, at random
     try:
         for _ in range(count):
             started = time.time()
             scene.swing()
-            recoveries.append(scene.wait_until_reached(started))
+            recoveries.append(scene.wait_until_reached(started, timeout=900))
     finally:
         scene.binance.fail_share(0)
-    report(scene, "exchange: 20 % of calls 5xx/429/418/timeout", count, before, recoveries)
+    calls = "calls" if LONG else "reads, timeouts on 20 % of orders"
+    report(scene, f"exchange: 5xx/429/418/timeout on 20 % of {calls}", count, before, recoveries)
 
 
 def test_the_bot_api_failing_and_unreachable(scene):
     before, recoveries = scene.ledger(), []
-    blocked = scene.accounts and min(scene.accounts)  # the first bot's owner blocks the bot for a while
-    scene.telegram.block_chat(8101)
+    scene.telegram.block_chat(FIRST_CHAT)  # the first user blocks the bot for a while
     scene.telegram.inject_fault("sendMessage", 500, count=5)
     scene.telegram.inject_fault("sendMessage", 429, count=3, retry_after=1)
     started = time.time()
@@ -138,10 +143,9 @@ def test_the_bot_api_failing_and_unreachable(scene):
     time.sleep(OUTAGE_SECONDS)
     scene.telegram.come_back()
     back = time.time()
-    scene.telegram.send_user_message(8101, "/start")  # the blocked user returns
+    scene.telegram.send_user_message(FIRST_CHAT, "/start")  # the blocked user comes back
     scene.wait_for_messages(timeout=180)
     recoveries.append(time.time() - back)
-    assert blocked
     report(scene, f"Bot API 500/429/403, then unreachable {OUTAGE_SECONDS} s", 1, before, recoveries)
 
 
