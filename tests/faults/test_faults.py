@@ -16,7 +16,7 @@ import pytest
 from tests.faults.scene import COUNTS, FIRST_CHAT, LONG, FaultScene, record, ticks_doubled, trials
 
 pytestmark = pytest.mark.faults
-OUTAGE_SECONDS = 900 if LONG else 20
+OUTAGE_SECONDS = 900 if LONG else 8
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +67,7 @@ def test_a_worker_killed_in_the_middle_of_a_trading_job(scene):
             recoveries.append(scene.wait_until_reached(killed))
     finally:
         scene.binance.clear_faults()
-    row = report(scene, "worker SIGKILLed mid trading job", count, before, recoveries)
-    print(f"kills that hit a running act job: {hits} of {count}; {row}")
+    report(scene, f"worker SIGKILLed mid trading job ({hits} of {count} while it ran)", count, before, recoveries)
 
 
 def test_redis_restarted_with_its_data_lost_during_a_tick(scene):
@@ -110,7 +109,7 @@ def test_postgres_refusing_connections_for_a_few_seconds(scene):
 
 def test_the_exchange_failing_a_share_of_calls(scene):
     before, recoveries = scene.ledger(), []
-    count = trials(2, 6)
+    count = trials(1, 6)
     if not LONG:
         # An order whose POST failed may have executed: it is never sent again and is proven
         # absent only 2 minutes later. The quick mode fails new orders only with timeouts (they
@@ -161,7 +160,9 @@ def test_sigterm_to_each_process(scene, process):
             label = scene.worker_acting() or process
         elif process.startswith("bot"):
             time.sleep(0.5)
+        asked = time.time()
         code = scene.kill(label, signal.SIGTERM, wait=60)
+        print(f"{label} exited {time.time() - asked:.1f}s after SIGTERM")
         assert code == 0, f"{label} exited with {code} on SIGTERM\n{scene.tail_logs()}"
         scene.respawn(label)
         recoveries.append(scene.wait_until_reached(started))
