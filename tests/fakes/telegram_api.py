@@ -513,6 +513,19 @@ class FakeTelegram:
             self._push_update("callback_query", query)
             return copy.deepcopy(query)
 
+    def forge_callback(self, chat_id: int, message_id: int, data: str) -> dict:
+        """A tampered client sends callback data `data` for a bot message, whatever its buttons say."""
+        with self._cond:
+            entry = self._find(chat_id, message_id)
+            if entry is None or not entry["from_bot"]:
+                raise AssertionError(f"no bot message {message_id} in chat {chat_id}")
+            query_id = str(4_000_000_000 + len(self._queries))
+            query = {"id": query_id, "from": self._users[chat_id], "message": self._message_json(chat_id, entry),
+                     "chat_instance": str(chat_id * 7919), "data": data}
+            self._queries[query_id] = {"chat_id": chat_id, "answer": None}
+            self._push_update("callback_query", query)
+            return copy.deepcopy(query)
+
     # What the bot did
 
     def transcript(self, chat_id: int) -> list[dict]:
