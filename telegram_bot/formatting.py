@@ -261,7 +261,21 @@ def balance_message(p: dict) -> str:
     return head + "\n" + "\n".join(rows)
 
 
-OUTBOX_FORMATS = {"fill": fill_message, "bot_error": bot_error_message, "balance": balance_message}
+ALERTS = {
+    "no_worker": "no worker is alive: no bot trades. Start a worker process.",
+    "tick_lag": "the tick lags {last_lag:.1f}s, more than three periods: add workers.",
+    "no_tick": "no tick for more than three periods: is a scheduler running?",
+}
+
+
+def admin_alert_message(p: dict) -> str:
+    text = ALERTS.get(p["problem"], p["problem"]).format(last_lag=p.get("last_lag") or 0)
+    queues = ", ".join(f"{escape(name)} {count}" for name, count in (p.get("queues") or {}).items())
+    return f"🚨 <b>botfleet</b>: {escape(text)}\nworkers {p.get('workers')}, queued: {queues}"
+
+
+OUTBOX_FORMATS = {"fill": fill_message, "bot_error": bot_error_message, "balance": balance_message,
+                  "admin_alert": admin_alert_message}
 
 
 def outbox_text(kind: str, payload: dict) -> str:
