@@ -45,11 +45,13 @@ def claim_rows(owner: str, waiting_chats: list[int], lease_seconds: float = LEAS
     """Lease this notifier the unsent rows of reachable users, oldest first, leaving out chats
     that wait to retry here (one chat's backlog never starves the others) and chats another
     notifier holds (a chat's messages stay in order)."""
+    unsent = Outbox.sent_at.is_null() & Outbox.failed_at.is_null()
+    if not Outbox.select(Outbox.id).where(unsent).limit(1).exists():
+        return []  # nothing to send: no write lock taken (SQLite has only one)
     with write_transaction():
         if isinstance(db.obj, PostgresqlDatabase):
             db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (CLAIM_LOCK,))  # SQLite: the write lock
         now = database_now()
-        unsent = Outbox.sent_at.is_null() & Outbox.failed_at.is_null()
         held_by_others = Outbox.select(Outbox.chat_id).where(
             unsent & (Outbox.lease_until > now) & (Outbox.lease_owner != owner))
         reachable = User.select(User.id).where(User.reachable == True)  # noqa: E712 (peewee expression)
