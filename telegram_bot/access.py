@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from telegram import Update
 from telegram.constants import ParseMode
+from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from models import NotFound
@@ -76,7 +77,10 @@ def registered(handler):
             if text is None:
                 raise
             if update.callback_query:
-                await update.callback_query.answer()
+                try:  # the handler may have answered it already; Telegram refuses a second answer
+                    await update.callback_query.answer()
+                except TelegramError:
+                    pass
             await reply(update, text)
 
     return wrapper

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from telegram import Update
 from telegram.constants import ParseMode
+from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
 from rpc import bots as bot_rpc
@@ -67,7 +68,16 @@ async def deletebot_answer(update: Update, context: ContextTypes.DEFAULT_TYPE, u
     _, answer, bot_id = keyboards.parse_callback(query.data)
     await query.answer()
     if answer != "yes":
-        await query.edit_message_text(f"Kept bot {bot_id}.")
+        await edit_into_answer(query, f"Kept bot {bot_id}.")
         return
     bot = await blocking(bot_rpc.delete_bot, user, bot_id)
-    await query.edit_message_text(formatting.bot_deleted(bot), parse_mode=ParseMode.HTML)
+    await edit_into_answer(query, formatting.bot_deleted(bot), parse_mode=ParseMode.HTML)
+
+
+async def edit_into_answer(query, text: str, **kwargs) -> None:
+    """Turn the question into its answer; a second tap on the same button changes nothing."""
+    try:
+        await query.edit_message_text(text, **kwargs)
+    except BadRequest as error:
+        if "not modified" not in error.message.lower():
+            raise

@@ -28,7 +28,7 @@ from vault import Vault
 from workers import strategies
 
 pytestmark = pytest.mark.faults
-INPUTS = 10_000 if LONG else 150
+INPUTS = int(os.environ.get("FUZZ_INPUTS", 10_000 if LONG else 150))
 VICTIM, ATTACKER, STRANGER = 9001, 9002, 9003
 VICTIM_BOT_NAME, VICTIM_KEY_TAIL = "victimbotQx9", "V1ct"
 SENTINEL = "/zzsentinel"
