@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -51,10 +52,20 @@ class Service:
         """Start (or start again, after a kill) the process `label` (bot, scheduler2, worker1, ...)."""
         name = label.rstrip("0123456789")
         log_file = open(self.log_dir / f"{label}.log", "ab")
+        # Its own process group, like a dyno: a signal reaches the process and its children (RQ's
+        # scheduler), and nothing of it outlives the test.
         self.children[label] = subprocess.Popen(
-            procfile()[name], cwd=PROJECT_DIR, env=self.env, stdout=log_file, stderr=subprocess.STDOUT
+            procfile()[name], cwd=PROJECT_DIR, env=self.env, stdout=log_file, stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         return self.children[label]
+
+    def signal(self, label: str, sig: int) -> None:
+        """Send `sig` to the process and its children, as a platform does to a dyno."""
+        try:
+            os.killpg(self.children[label].pid, sig)
+        except ProcessLookupError:
+            pass
 
     def label_of(self, pid: int) -> str | None:
         return next((label for label, child in self.children.items() if child.pid == pid), None)
@@ -68,12 +79,13 @@ class Service:
             if child.poll() is None:
                 child.terminate()
         deadline = time.time() + 10
-        for child in self.children.values():
+        for label, child in self.children.items():
             try:
                 child.wait(timeout=max(0.1, deadline - time.time()))
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
+            self.signal(label, signal.SIGKILL)  # whatever it left behind
 
     def logs(self) -> str:
         return "\n".join(

@@ -150,7 +150,7 @@ class FaultScene:
 
     def kill(self, label: str, sig: int = signal.SIGKILL, wait: float = 60) -> int:
         child = self.service.children[label]
-        child.send_signal(sig)
+        self.service.signal(label, sig)
         return child.wait(timeout=wait)
 
     def respawn(self, label: str) -> None:
