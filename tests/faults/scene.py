@@ -39,7 +39,7 @@ LONG = os.environ.get("FAULT_SUITE", "quick") == "long"
 SYMBOL = "BTC/USDT"
 CALM, DIP, RISE = "60000", "59500", "61000"
 FIRST_CHAT = 8101
-SETTLE_SECONDS = 240  # an order whose request may have left is proven absent only after 120 s
+SETTLE_SECONDS = 600  # an order whose request may have left is proven absent after 120 s, looked up every 5 min at most
 COUNTS = ("orders_lost", "orders_doubled", "fills_lost", "fills_doubled", "positions_off",
           "messages_lost", "messages_doubled")
 FILL_LINE = re.compile(r"(BUY|SELL)(?: \(paper\))? · bot (\d+) ")
