@@ -72,6 +72,14 @@ def _order_lifecycle(database, migrator):
         models.Order.update(filled=amount, cost=cost).where(models.Order.id == order.id).execute()
 
 
+def _chat_preferences(database, migrator):
+    """Users get a language and notification settings; bots a "Sell now" request."""
+    _add_missing_columns(database, migrator, models.User, [
+        "language", "notify_fills", "notify_errors", "notify_summary", "summary_hour", "summary_sent_on",
+    ])
+    _add_missing_columns(database, migrator, models.Bot, ["exit_requested_at"])
+
+
 def _outbox_leases(database, migrator):
     """Outbox rows are claimed by one notifier at a time (a lease), so two `bot` processes never
     send one message twice."""
@@ -81,6 +89,7 @@ def _outbox_leases(database, migrator):
 MIGRATIONS = [
     (1, "initial tables", _create_initial_tables),
     (2, "order lifecycle, fill keys, fences, paper exchange", _order_lifecycle),
+    (4, "chat languages, notification settings, sell-now requests", _chat_preferences),
     (5, "outbox leases", _outbox_leases),
 ]
 

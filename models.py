@@ -18,6 +18,7 @@ from peewee import (
     BooleanField,
     CharField,
     DatabaseProxy,
+    DateField,
     DateTimeField,
     Field,
     ForeignKeyField,
@@ -32,6 +33,7 @@ from peewee import (
 from playhouse.db_url import connect as connect_url
 from playhouse.db_url import register_database
 from playhouse.shortcuts import ReconnectMixin
+from psycopg2.extras import execute_values
 
 log = logging.getLogger(__name__)
 db = DatabaseProxy()
@@ -88,6 +90,13 @@ class User(BaseModel):
     chat_id = BigIntegerField(unique=True)
     name = CharField(default="")
     reachable = BooleanField(default=True)  # False once Telegram answers 403 (bot blocked)
+    language = CharField(default="")  # the chat's language (telegram_bot/i18n.py); "" = not known yet
+    # Per kind of message: "on", "silent" (no sound) or "off" (see NOTIFICATION_LEVELS).
+    notify_fills = CharField(default="on")
+    notify_errors = CharField(default="on")
+    notify_summary = CharField(default="off")
+    summary_hour = IntegerField(default=20)  # UTC hour of the daily summary
+    summary_sent_on = DateField(null=True)  # the UTC day of the last summary: one a day, whoever sends it
     created_at = DateTimeField(default=utcnow)
 
 
@@ -126,6 +135,9 @@ class Bot(BaseModel):
     # What an exit left below the market's amount step, carried into the next position.
     dust_amount = MoneyField(default=Decimal(0))
     dust_cost = MoneyField(default=Decimal(0))
+    # The owner pressed "Sell now": the position open at that moment exits at the market, like
+    # any exit, on the next evaluation (workers/evaluation.py). Later positions ignore it.
+    exit_requested_at = DateTimeField(null=True)
     created_at = DateTimeField(default=utcnow)
 
     class Meta:
@@ -148,6 +160,8 @@ class Position(BaseModel):
     opened_at = DateTimeField(default=utcnow)
     closed_at = DateTimeField(null=True)
 
+
+NOTIFICATION_LEVELS = ("on", "silent", "off")
 
 ORDER_IN_FLIGHT = ("recorded", "sent", "open")
 ORDER_FINAL = ("filled", "canceled", "rejected", "expired")
@@ -330,6 +344,7 @@ def connect(database_url: str):
             field_types={"MONEY": "TEXT"},
             # WAL and a busy timeout let the bot, scheduler and workers share one file.
             pragmas={"journal_mode": "wal", "busy_timeout": 10000, "foreign_keys": 1},
+            returning_clause=True,  # SQLite >= 3.35: bulk writes learn their rows in one statement
         )
     else:
         # connect_timeout: a server that does not answer is retried, not waited on for minutes.
@@ -345,6 +360,74 @@ def write_transaction():
     if isinstance(db.obj, SqliteDatabase):
         return db.atomic(lock_type="IMMEDIATE")
     return db.atomic()
+
+
+def _is_postgres() -> bool:
+    return isinstance(db.obj, PostgresqlDatabase)
+
+
+def _column_type(field) -> str:
+    return db.obj.get_context_options()["field_types"].get(field.field_type, field.field_type)
+
+
+def _row_data(row) -> dict:
+    return row.__data__ if isinstance(row, Model) else row
+
+
+def insert_rows(model, rows: list, skip_existing: bool = False) -> list[int]:
+    """Insert many rows (model instances or dicts of field values) in one statement; their ids,
+    in order (none with skip_existing, which leaves out rows a unique index already has).
+    Written below peewee's query builder, which spends far longer building a thousand-row
+    INSERT than the database spends running it."""
+    if not rows:
+        return []
+    fields = [f for f in model._meta.sorted_fields if f is not model._meta.primary_key]
+    values = []
+    for row in rows:
+        data = _row_data(row)
+        values.append(tuple(f.db_value(data[f.name] if f.name in data else _default(f)) for f in fields))
+    table = model._meta.table_name
+    columns = ", ".join(f'"{f.column_name}"' for f in fields)
+    cursor = db.obj.cursor()
+    conflict = " ON CONFLICT DO NOTHING" if skip_existing else ""
+    if _is_postgres():
+        if skip_existing:
+            execute_values(cursor, f'INSERT INTO "{table}" ({columns}) VALUES %s{conflict}', values,
+                           page_size=len(values))
+            return []
+        sql = f'INSERT INTO "{table}" ({columns}) VALUES %s RETURNING "id"'
+        return [row[0] for row in execute_values(cursor, sql, values, page_size=len(values), fetch=True)]
+    sql = f'INSERT INTO "{table}" ({columns}) VALUES ({", ".join("?" * len(fields))}){conflict}'
+    if skip_existing:
+        cursor.executemany(sql, values)
+        return []
+    ids = []
+    for value in values:  # SQLite runs in this process: a statement per row costs microseconds
+        cursor.execute(sql, value)
+        ids.append(cursor.lastrowid)
+    return ids
+
+
+def _default(field):
+    return field.default() if callable(field.default) else field.default
+
+
+def bulk_update(model, rows: list, fields: list) -> None:
+    """Write `fields` of many rows (model instances with ids) in one statement, below peewee's
+    query builder as insert_rows is. On PostgreSQL each value is cast to its column's type."""
+    if not rows:
+        return
+    values = [(row.id, *(f.db_value(row.__data__.get(f.name)) for f in fields)) for row in rows]
+    table = model._meta.table_name
+    cursor = db.obj.cursor()
+    if _is_postgres():
+        names = ", ".join(f'"{f.column_name}"' for f in fields)
+        changes = ", ".join(f'"{f.column_name}" = CAST(v."{f.column_name}" AS {_column_type(f)})' for f in fields)
+        sql = f'UPDATE "{table}" AS t SET {changes} FROM (VALUES %s) AS v("id", {names}) WHERE t."id" = v."id"'
+        execute_values(cursor, sql, values, page_size=len(values))
+        return
+    changes = ", ".join(f'"{f.column_name}" = ?' for f in fields)
+    cursor.executemany(f'UPDATE "{table}" SET {changes} WHERE "id" = ?', [(*v[1:], v[0]) for v in values])
 
 
 def database_now() -> dt.datetime:

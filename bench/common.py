@@ -287,3 +287,6 @@ class Stage:
         with db.atomic():
             for start in range(0, len(rows), INSERT_CHUNK):
                 Bot.insert_many(rows[start:start + INSERT_CHUNK]).execute()
+        # Statistics as a running database has them (autovacuum analyzes within a minute of a
+        # bulk load); without them the planner guesses one row per table and scans every bot.
+        db.execute_sql("ANALYZE")

@@ -37,7 +37,7 @@ from common import Stage, percentile  # noqa: E402
 
 LAG_LIST = "botfleet:metrics:tick_lag"
 LATENCY = 0.05
-REDIS_DBS = {"lag": 7, "paper": 9, "live": 10, "memory": 11, "naive": 12}
+REDIS_DBS = {"lag": 7, "paper": 9, "live": 10, "memory": 5, "naive": 6}  # 11-15: test runs
 FULL = {"lag": (10_000, 100_000), "paper": 10_000, "live": 1_000, "memory": (1_000, 10_000), "naive": 1_000,
         "ticks": 5}
 QUICK = {"lag": (2_000,), "paper": 1_000, "live": 200, "memory": (200, 2_000), "naive": 200, "ticks": 3}

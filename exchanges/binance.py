@@ -12,6 +12,8 @@ Figures are read from Binance's own decimal strings, never through ccxt's floats
 """
 from __future__ import annotations
 
+import re
+
 import ccxt
 
 from exchanges.markets import OrderRequest, OrderState, to_decimal
@@ -29,7 +31,12 @@ class BinanceAdapter:
     # outage would stop spot trading.
     base_config = {"options": {"defaultType": "spot", "fetchMarkets": {"types": ["spot"]},
                                "fetchCurrencies": False, "fetchMargins": False}}
-    max_client_order_id = 36
+    client_order_id_rule = re.compile(r"[.A-Z:/a-z0-9_-]{1,36}")
+    needs_passphrase = False
+    answer_has_fills = True  # the FULL answer to a new order
+
+    def use_testnet(self, client) -> None:
+        client.set_sandbox_mode(True)  # the spot testnet (testnet.binance.vision)
 
     def order_params(self, request: OrderRequest) -> dict:
         return {"newClientOrderId": request.client_order_id}

@@ -1,14 +1,19 @@
 """A real exchange account, for the length of one job: place, look up, cancel orders."""
 from __future__ import annotations
 
-from exchanges.errors import translate_errors
+import ccxt
+
+from exchanges.calls import concurrently
+from exchanges.errors import OrderRefused, translate_errors
 from exchanges.gateway import Credentials, Gateway
 from exchanges.markets import OrderRequest, OrderState
 
 
 class LiveAccount:
-    # Each call waits on the network: the engine runs many accounts' calls at once.
-    concurrent = True
+    @staticmethod
+    def run_many(method: str, calls: list, *args) -> list:
+        """Each call waits on the network: many accounts' calls go out at once."""
+        return concurrently(method, calls, *args)
 
     def __init__(self, gateway: Gateway, exchange_id: str, credentials: Credentials):
         self.adapter = gateway.adapter(exchange_id)
@@ -23,9 +28,18 @@ class LiveAccount:
 
     @translate_errors
     def place(self, request: OrderRequest) -> OrderState:
+        if not self.adapter.client_order_id_rule.fullmatch(request.client_order_id):
+            raise OrderRefused(f"The order id {request.client_order_id} does not fit {self.adapter.id}'s rules.")
         price = None if request.price is None else str(request.price)
         order = self.client.create_order(request.symbol, request.type, request.side, str(request.amount), price,
                                          self.adapter.order_params(request))
+        if not self.adapter.answer_has_fills:
+            # The answer holds only the order's ids: read its fills now. If that look fails, the
+            # order is still known to be placed (open), and a later lookup settles it.
+            try:
+                order = self.adapter.lookup(self.client, request) or order
+            except ccxt.BaseError:
+                pass
         return self.adapter.state(self.client, order)
 
     @translate_errors

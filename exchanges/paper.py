@@ -13,12 +13,16 @@ A wallet starts with 10,000 of a market's quote currency (and none of its base) 
 """
 from __future__ import annotations
 
+import logging
 from decimal import ROUND_HALF_UP, Decimal
 
 import models
-from exchanges.errors import OrderRefused, Retryable
+from exchanges.calls import guarded
+from exchanges.errors import GatewayError, OrderRefused, Retryable
 from exchanges.markets import MarketRules, OrderRequest, OrderState
-from models import PaperBalance, PaperOrder, write_transaction
+from models import PaperBalance, PaperOrder, bulk_update, insert_rows, write_transaction
+
+log = logging.getLogger(__name__)
 
 STARTING_QUOTE = Decimal("10000")
 FEE_PLACES = Decimal("0.00000001")
@@ -26,39 +30,30 @@ ZERO = Decimal(0)
 
 
 class PaperAccount:
-    # Calls are database work in this thread: the engine runs them one after another.
-    concurrent = False
-
     def __init__(self, user_id: int, exchange_id: str, market_view):
         """market_view: .rules(symbol) -> MarketRules, .book(symbol) -> (bids, asks), .price(symbol)."""
         self.user_id, self.exchange_id, self.market = user_id, exchange_id, market_view
 
     # ------------------------------------------------------------------ the exchange interface
 
-    def place(self, request: OrderRequest) -> OrderState:
-        rules = self.market.rules(request.symbol)
+    @staticmethod
+    def run_many(method: str, calls: list, *args) -> list:
+        """Many accounts' calls as database work in bulk: a few statements, one transaction."""
+        if method == "place":
+            return _place_many(calls)
+        if method in ("lookup", "in_history"):  # the simulated exchange never loses a request
+            return _lookup_many(calls)
         with write_transaction():
-            if self._find(request) is not None:
-                raise OrderRefused("Duplicate order sent.")
-            wallets = self._lock_wallets(rules)
-            if request.type == "market":
-                order = self._fill_market(request, rules, wallets)
-            else:
-                order = self._rest_limit(request, rules, wallets)
-        return self._state(order)
+            return [guarded(account, method, request, *args) for account, request in calls]
+
+    def place(self, request: OrderRequest) -> OrderState:
+        return _answer(_place_many([(self, request)])[0])
 
     def lookup(self, request: OrderRequest) -> OrderState | None:
-        order = self._find(request)
-        if order is not None and order.status == "open" and self._crossed(order):
-            rules = self.market.rules(order.symbol)
-            with write_transaction():
-                order = PaperOrder.get_by_id(order.id)
-                if order.status == "open":
-                    self._fill_resting(order, rules, self._lock_wallets(rules))
-        return None if order is None else self._state(order)
+        return _answer(_lookup_many([(self, request)])[0])
 
     def in_history(self, request: OrderRequest, since_ms: int) -> OrderState | None:
-        return self.lookup(request)  # the simulated exchange never loses a request
+        return self.lookup(request)
 
     def cancel(self, request: OrderRequest) -> OrderState | None:
         order = self._find(request)
@@ -66,17 +61,17 @@ class PaperAccount:
             return self.lookup(request)
         rules = self.market.rules(order.symbol)
         with write_transaction():
-            wallets = self._lock_wallets(rules)
+            wallets = _Wallets.lock([(self, rules)])
             order = PaperOrder.get_by_id(order.id)
             if order.status == "open":
-                asset, held = self._held(order, rules)
-                wallets[asset].locked -= held
-                wallets[asset].save()
+                asset, held = _held(order, rules)
+                wallets.of(self)[asset].locked -= held
                 order.status = "canceled"
                 order.save()
-        return self._state(order)
+                wallets.write()
+        return _state(order)
 
-    # ------------------------------------------------------------------ simulation
+    # ------------------------------------------------------------------ simulation, in memory
 
     def _fill_market(self, request: OrderRequest, rules: MarketRules, wallets) -> PaperOrder:
         bids, asks = self.market.book(request.symbol)
@@ -92,14 +87,14 @@ class PaperAccount:
                 break
         filled = request.amount - remaining
         fee = _fee(cost, rules.taker_fee)
-        self._check_funds(request.side, rules, wallets, filled, cost + fee)
-        self._settle(request.side, rules, wallets, filled, cost, fee)
+        _check_funds(request.side, rules, wallets, filled, cost + fee)
+        _settle(request.side, rules, wallets, filled, cost, fee)
         # A market order that exhausts the book ends "expired" with what it got, as on Binance.
-        status = "filled" if remaining <= 0 else "expired"
-        return PaperOrder.create(
+        return PaperOrder(
             user=self.user_id, exchange=self.exchange_id, symbol=request.symbol,
             client_order_id=request.client_order_id, side=request.side, type="market", amount=request.amount,
-            status=status, filled=filled, cost=cost, fee=fee, fee_currency=rules.quote,
+            status="filled" if remaining <= 0 else "expired", filled=filled, cost=cost, fee=fee,
+            fee_currency=rules.quote,
         )
 
     def _rest_limit(self, request: OrderRequest, rules: MarketRules, wallets) -> PaperOrder:
@@ -108,25 +103,14 @@ class PaperAccount:
             client_order_id=request.client_order_id, side=request.side, type="limit",
             price=request.price, amount=request.amount, fee_currency=rules.quote,
         )
-        asset, held = self._held(order, rules)
+        asset, held = _held(order, rules)
         wallet = wallets[asset]
         if wallet.amount - wallet.locked < held:
             raise OrderRefused(f"Insufficient paper {asset} for this order.")
         wallet.locked += held
-        wallet.save()
-        order.save()
         if self._crossed(order):
-            self._fill_resting(order, rules, wallets)
+            _fill_resting(order, rules, wallets)
         return order
-
-    def _fill_resting(self, order: PaperOrder, rules: MarketRules, wallets) -> None:
-        asset, held = self._held(order, rules)
-        wallets[asset].locked -= held
-        cost = order.amount * order.price
-        fee = _fee(cost, rules.maker_fee)
-        self._settle(order.side, rules, wallets, order.amount, cost, fee)
-        order.status, order.filled, order.cost, order.fee = "filled", order.amount, cost, fee
-        order.save()
 
     def _crossed(self, order: PaperOrder) -> bool:
         price = self.market.price(order.symbol)
@@ -134,65 +118,178 @@ class PaperAccount:
             return False
         return price <= order.price if order.side == "buy" else price >= order.price
 
-    @staticmethod
-    def _held(order: PaperOrder, rules: MarketRules) -> tuple[str, Decimal]:
-        """What a resting order keeps locked: the quote it may spend (fee included), or the base it sells."""
-        if order.side == "buy":
-            cost = order.amount * order.price
-            return rules.quote, cost + _fee(cost, rules.maker_fee)
-        return rules.base, order.amount
-
-    @staticmethod
-    def _check_funds(side: str, rules: MarketRules, wallets, amount: Decimal, spend: Decimal) -> None:
-        if side == "buy":
-            quote = wallets[rules.quote]
-            if quote.amount - quote.locked < spend:
-                raise OrderRefused(f"Insufficient paper funds: this buy needs {spend:.2f} {rules.quote}.")
-        else:
-            base = wallets[rules.base]
-            if base.amount - base.locked < amount:
-                raise OrderRefused(f"Insufficient paper {rules.base} for this sell.")
-
-    @staticmethod
-    def _settle(side: str, rules: MarketRules, wallets, amount: Decimal, cost: Decimal, fee: Decimal) -> None:
-        base, quote = wallets[rules.base], wallets[rules.quote]
-        if side == "buy":
-            quote.amount -= cost + fee
-            base.amount += amount
-        else:
-            quote.amount += cost - fee
-            base.amount -= amount
-        base.save()
-        quote.save()
-
-    # ------------------------------------------------------------------ its book of record
-
     def _find(self, request: OrderRequest) -> PaperOrder | None:
         return PaperOrder.get_or_none(
             (PaperOrder.user == self.user_id) & (PaperOrder.exchange == self.exchange_id)
             & (PaperOrder.client_order_id == request.client_order_id)
         )
 
-    def _lock_wallets(self, rules: MarketRules) -> dict[str, PaperBalance]:
-        """The market's two wallet rows, created at first use and locked until the transaction
-        ends (in asset order, so two transactions never wait on each other in a circle)."""
-        start = {rules.quote: STARTING_QUOTE, rules.base: ZERO}
-        PaperBalance.insert_many(
-            [{"user": self.user_id, "exchange": self.exchange_id, "asset": asset, "amount": amount, "locked": ZERO}
-             for asset, amount in start.items()]
-        ).on_conflict_ignore().execute()
-        query = PaperBalance.select().where(
-            (PaperBalance.user == self.user_id) & (PaperBalance.exchange == self.exchange_id)
-            & PaperBalance.asset.in_(list(start))
-        ).order_by(PaperBalance.asset)
-        if not isinstance(models.db.obj, models.SqliteDatabase):  # SQLite's IMMEDIATE already locks it all
-            query = query.for_update()
-        return {row.asset: row for row in query}
 
-    @staticmethod
-    def _state(order: PaperOrder) -> OrderState:
-        fees = {order.fee_currency: order.fee} if order.fee else {}
-        return OrderState(f"paper-{order.id}", order.status, order.filled, order.cost, fees)
+# ---------------------------------------------------------------------- bulk work
+
+
+def _place_many(calls: list) -> list:
+    answers: list = [None] * len(calls)
+    with write_transaction():
+        known = _orders_of(calls)
+        wallets = _Wallets.lock([(account, account.market.rules(r.symbol)) for account, r in calls])
+        placed = []
+        for index, (account, request) in enumerate(calls):
+            key = (account.user_id, account.exchange_id, request.client_order_id)
+            try:
+                if key in known:
+                    raise OrderRefused("Duplicate order sent.")
+                rules = account.market.rules(request.symbol)
+                mine = wallets.of(account)
+                fill = account._fill_market if request.type == "market" else account._rest_limit
+                order = fill(request, rules, mine)
+            except GatewayError as error:
+                answers[index] = error
+                continue
+            except Exception as error:  # a bug in one request must not lose the others' answers
+                log.exception("paper order %s failed unexpectedly", request.client_order_id)
+                answers[index] = Retryable(f"Unexpected error: {type(error).__name__}")
+                continue
+            known[key] = order
+            placed.append((index, order))
+        if placed:
+            for (index, order), order_id in zip(placed, insert_rows(PaperOrder, [order for _, order in placed])):
+                order.id = order_id
+                answers[index] = _state(order)
+        wallets.write()
+    return answers
+
+
+def _lookup_many(calls: list) -> list:
+    """The orders by client order id; a resting order the price has crossed fills now."""
+    known = _orders_of(calls)
+    found = [known.get((a.user_id, a.exchange_id, r.client_order_id)) for a, r in calls]
+    crossed = [(account, order) for (account, _), order in zip(calls, found)
+               if order is not None and order.status == "open" and account._crossed(order)]
+    if crossed:
+        with write_transaction():
+            wallets = _Wallets.lock([(account, account.market.rules(o.symbol)) for account, o in crossed])
+            still_open = {o.id for o in PaperOrder.select(PaperOrder.id).where(
+                PaperOrder.id.in_([o.id for _, o in crossed]) & (PaperOrder.status == "open"))}
+            filled = []
+            for account, order in crossed:
+                if order.id in still_open:
+                    _fill_resting(order, account.market.rules(order.symbol), wallets.of(account))
+                    filled.append(order)
+            bulk_update(PaperOrder, filled, [PaperOrder.status, PaperOrder.filled, PaperOrder.cost, PaperOrder.fee])
+            wallets.write()
+        fresh = {o.id: o for o in PaperOrder.select().where(PaperOrder.id.in_([o.id for _, o in crossed]))}
+        found = [None if o is None else fresh.get(o.id, o) for o in found]
+    return [None if order is None else _state(order) for order in found]
+
+
+def _orders_of(calls: list) -> dict[tuple, PaperOrder]:
+    """(user, exchange, client order id) -> the paper order, for the calls' requests."""
+    users = {account.user_id for account, _ in calls}
+    ids = {request.client_order_id for _, request in calls}
+    query = PaperOrder.select().where(PaperOrder.user.in_(users) & PaperOrder.client_order_id.in_(ids))
+    return {(o.user_id, o.exchange, o.client_order_id): o for o in query}
+
+
+class _Wallets:
+    """Wallet rows of many accounts, locked for the transaction and written back in one statement."""
+
+    def __init__(self, rows: list[PaperBalance]):
+        self.rows = rows
+        self._before = [(row.amount, row.locked) for row in rows]
+        self._by_account: dict[tuple, dict[str, PaperBalance]] = {}
+        for row in rows:
+            self._by_account.setdefault((row.user_id, row.exchange), {})[row.asset] = row
+
+    @classmethod
+    def lock(cls, accounts_and_rules: list) -> "_Wallets":
+        """Lock the accounts' wallets for the markets, creating them at first use (10,000 of a
+        quote, none of a base). Existing rows are locked in one order (user, exchange, asset), so
+        two transactions never wait on each other in a circle."""
+        wanted = {}
+        for account, rules in accounts_and_rules:
+            wanted.setdefault((account.user_id, account.exchange_id, rules.base), ZERO)
+            wanted[(account.user_id, account.exchange_id, rules.quote)] = STARTING_QUOTE
+        rows = _select_wallets(wanted)
+        missing = set(wanted) - {(row.user_id, row.exchange, row.asset) for row in rows}
+        if missing:
+            insert_rows(PaperBalance, [
+                {"user": user, "exchange": exchange, "asset": asset, "amount": wanted[(user, exchange, asset)],
+                 "locked": ZERO} for user, exchange, asset in sorted(missing)], skip_existing=True)
+            seen = {row.id for row in rows}
+            rows += [row for row in _select_wallets(missing) if row.id not in seen]
+        return cls(rows)
+
+    def of(self, account) -> dict[str, PaperBalance]:
+        return self._by_account.get((account.user_id, account.exchange_id), {})
+
+    def write(self) -> None:
+        changed = [row for row, before in zip(self.rows, self._before) if (row.amount, row.locked) != before]
+        bulk_update(PaperBalance, changed, [PaperBalance.amount, PaperBalance.locked])
+
+
+def _select_wallets(keys) -> list[PaperBalance]:
+    """The wallet rows for these (user, exchange, asset) keys, locked (and possibly a few more
+    of the same users: the query matches each column's values, not the exact triples)."""
+    query = PaperBalance.select().where(
+        PaperBalance.user.in_({k[0] for k in keys}) & PaperBalance.exchange.in_({k[1] for k in keys})
+        & PaperBalance.asset.in_({k[2] for k in keys})
+    ).order_by(PaperBalance.user, PaperBalance.exchange, PaperBalance.asset)
+    if not isinstance(models.db.obj, models.SqliteDatabase):  # SQLite's IMMEDIATE already locks it all
+        query = query.for_update()
+    return list(query)
+
+
+# ---------------------------------------------------------------------- arithmetic
+
+
+def _fill_resting(order: PaperOrder, rules: MarketRules, wallets) -> None:
+    asset, held = _held(order, rules)
+    wallets[asset].locked -= held
+    cost = order.amount * order.price
+    fee = _fee(cost, rules.maker_fee)
+    _settle(order.side, rules, wallets, order.amount, cost, fee)
+    order.status, order.filled, order.cost, order.fee = "filled", order.amount, cost, fee
+
+
+def _held(order: PaperOrder, rules: MarketRules) -> tuple[str, Decimal]:
+    """What a resting order keeps locked: the quote it may spend (fee included), or the base it sells."""
+    if order.side == "buy":
+        cost = order.amount * order.price
+        return rules.quote, cost + _fee(cost, rules.maker_fee)
+    return rules.base, order.amount
+
+
+def _check_funds(side: str, rules: MarketRules, wallets, amount: Decimal, spend: Decimal) -> None:
+    if side == "buy":
+        quote = wallets[rules.quote]
+        if quote.amount - quote.locked < spend:
+            raise OrderRefused(f"Insufficient paper funds: this buy needs {spend:.2f} {rules.quote}.")
+    else:
+        base = wallets[rules.base]
+        if base.amount - base.locked < amount:
+            raise OrderRefused(f"Insufficient paper {rules.base} for this sell.")
+
+
+def _settle(side: str, rules: MarketRules, wallets, amount: Decimal, cost: Decimal, fee: Decimal) -> None:
+    base, quote = wallets[rules.base], wallets[rules.quote]
+    if side == "buy":
+        quote.amount -= cost + fee
+        base.amount += amount
+    else:
+        quote.amount += cost - fee
+        base.amount -= amount
+
+
+def _state(order: PaperOrder) -> OrderState:
+    fees = {order.fee_currency: order.fee} if order.fee else {}
+    return OrderState(f"paper-{order.id}", order.status, order.filled, order.cost, fees)
+
+
+def _answer(answer):
+    if isinstance(answer, GatewayError):
+        raise answer
+    return answer
 
 
 def _fee(cost: Decimal, rate: Decimal) -> Decimal:

@@ -5,7 +5,7 @@ import datetime as dt
 from decimal import Decimal, InvalidOperation
 
 from models import ORDER_IN_FLIGHT, ApiKey, Bot, Fill, Order, Position, get_owned, owned, utcnow, write_transaction
-from rpc import UserError
+from rpc import N_, UserError
 from workers import strategies
 from exchanges import check_exchange
 from workers.sizing import BUY_BUDGET_MARGIN, smallest_capital
@@ -21,25 +21,21 @@ IN_FLIGHT_GRACE_SECONDS = 120
 def parse_newbot(args: list[str]) -> dict:
     """The /newbot words as {key_ref, symbol, capital, strategy, params}, or UserError."""
     if len(args) < 3:
-        raise UserError(f"Usage: {NEWBOT_USAGE}\nExample: {NEWBOT_EXAMPLE}")
+        raise UserError(N_("Usage: {usage}\nExample: {example}"), usage=NEWBOT_USAGE, example=NEWBOT_EXAMPLE)
     key_ref, symbol, capital_text, rest = args[0], args[1].upper(), args[2], args[3:]
     strategy = strategies.DEFAULT_STRATEGY
     if rest and "=" not in rest[0]:
         strategy, rest = rest[0].lower(), rest[1:]
-    params = {}
-    for word in rest:
-        name, sep, value = word.partition("=")
-        if not sep or not name or not value:
-            raise UserError(f"Strategy settings are name=value pairs, like dip=0.6; got '{word}'.")
-        params[name.lower()] = value
+    params = parse_params(rest)
     try:
-        capital = Decimal(capital_text)
+        capital = Decimal(decimal_text(capital_text))
     except InvalidOperation:
-        raise UserError(f"Capital must be a number in the quote currency, like 100; got '{capital_text}'.") from None
+        raise UserError(N_("Capital must be a number in the quote currency, like 100; got '{capital}'."),
+                        capital=capital_text) from None
     if not capital.is_finite() or capital <= 0 or capital > MAX_CAPITAL:
-        raise UserError(f"Capital must be a positive amount, like 100; got '{capital_text}'.")
+        raise UserError(N_("Capital must be a positive amount, like 100; got '{capital}'."), capital=capital_text)
     if "/" not in symbol:
-        raise UserError(f"Symbols look like BTC/USDT (base/quote); got '{args[1]}'.")
+        raise UserError(N_("Symbols look like BTC/USDT (base/quote); got '{symbol}'."), symbol=args[1])
     return {"key_ref": key_ref, "symbol": symbol, "capital": capital, "strategy": strategy, "params": params}
 
 
@@ -58,7 +54,7 @@ def _resolve_key(user, key_ref: str) -> tuple[ApiKey | None, str, str]:
     if key_ref.lower().startswith("paper:"):
         return None, check_exchange(key_ref.split(":", 1)[1]), "paper"
     if not key_ref.isdigit():
-        raise UserError(f"The first word is a key id from /keys or paper:<exchange>; got '{key_ref}'.")
+        raise UserError(N_("The first word is a key id from /keys or paper:<exchange>; got '{word}'."), word=key_ref)
     key = get_owned(ApiKey, user, key_ref)
     return key, key.exchange, "testnet" if key.testnet else "live"
 
@@ -72,8 +68,9 @@ def create_bot(user, gateway, key_ref: str, symbol: str, capital: Decimal, strat
     if spendable < rules.min_cost:
         smallest = smallest_capital(rules)
         raise UserError(
-            f"Capital {capital} {rules.quote} is below the minimum order on {exchange} {rules.symbol} "
-            f"once fees are set aside: use at least {smallest} {rules.quote}."
+            N_("Capital {capital} {quote} is below the minimum order on {exchange} {symbol} "
+               "once fees are set aside: use at least {smallest} {quote}."),
+            capital=capital, quote=rules.quote, exchange=exchange, symbol=rules.symbol, smallest=smallest,
         )
     count = owned(Bot, user).count()
     bot = Bot.create(
@@ -85,6 +82,38 @@ def create_bot(user, gateway, key_ref: str, symbol: str, capital: Decimal, strat
     return bot_view(bot)
 
 
+def market_for_newbot(gateway, exchange: str, symbol: str, testnet: bool) -> dict:
+    """The market a guided /newbot asks about: its symbol, currencies and the least capital."""
+    if "/" not in symbol:
+        raise UserError(N_("Symbols look like BTC/USDT (base/quote); got '{symbol}'."), symbol=symbol)
+    rules = gateway.market_rules(exchange, symbol.upper(), testnet)
+    return {"symbol": rules.symbol, "base": rules.base, "quote": rules.quote, "minimum": smallest_capital(rules)}
+
+
+def parse_capital(text: str, minimum: Decimal | None = None) -> Decimal:
+    """A typed capital, checked like /newbot's (and against the market's minimum when known)."""
+    capital = parse_newbot(["paper:x", "X/Y", text.strip()])["capital"]
+    if minimum is not None and capital < minimum:
+        raise UserError(N_("Use at least {minimum} for this market; got '{capital}'."), minimum=minimum, capital=text)
+    return capital
+
+
+def decimal_text(text: str) -> str:
+    """A typed number with a decimal comma (pt-BR writes 0,6) as Decimal reads it."""
+    return text.replace(",", ".") if text.count(",") == 1 and "." not in text else text
+
+
+def parse_params(words: list[str]) -> dict:
+    """name=value words as a dict, or UserError."""
+    params = {}
+    for word in words:
+        name, sep, value = word.partition("=")
+        if not sep or not name or not value:
+            raise UserError(N_("Strategy settings are name=value pairs, like dip=0.6; got '{word}'."), word=word)
+        params[name.lower()] = decimal_text(value)
+    return params
+
+
 def list_bots(user) -> list[dict]:
     return [bot_view(bot) for bot in owned(Bot, user).order_by(Bot.id)]
 
@@ -92,9 +121,9 @@ def list_bots(user) -> list[dict]:
 def start_bot(user, bot_id) -> dict:
     bot = get_owned(Bot, user, bot_id)
     if bot.mode != "paper" and bot.api_key_id is None:
-        raise UserError(f"Bot {bot.id} has no API key any more (it was deleted). Create a new bot with /newbot.")
+        raise UserError(N_("Bot {id} has no API key any more (it was deleted). Create a new bot with /newbot."), id=bot.id)
     if bot.status == "running":
-        raise UserError(f"Bot {bot.id} is already running.")
+        raise UserError(N_("Bot {id} is already running."), id=bot.id)
     Bot.update(status="running", status_reason="", failures=0).where(Bot.id == bot.id).execute()
     return bot_view(Bot.get_by_id(bot.id))
 
@@ -102,7 +131,7 @@ def start_bot(user, bot_id) -> dict:
 def stop_bot(user, bot_id) -> dict:
     bot = get_owned(Bot, user, bot_id)
     if bot.status == "stopped":
-        raise UserError(f"Bot {bot.id} is already stopped.")
+        raise UserError(N_("Bot {id} is already stopped."), id=bot.id)
     Bot.update(status="stopped", status_reason="").where(Bot.id == bot.id).execute()
     view = bot_view(Bot.get_by_id(bot.id))
     view["open_position"] = bot.positions.where(Position.status == "open").exists()
@@ -122,7 +151,21 @@ def delete_bot(user, bot_id) -> dict:
         bot = get_owned(Bot, user, bot_id)
         recent = utcnow() - dt.timedelta(seconds=IN_FLIGHT_GRACE_SECONDS)
         if bot.orders.where(Order.status.in_(ORDER_IN_FLIGHT) & (Order.created_at > recent)).exists():
-            raise UserError(f"Bot {bot.id} has an order in flight. Try again in a minute.")
+            raise UserError(N_("Bot {id} has an order in flight. Try again in a minute."), id=bot.id)
         view = bot_view(bot)
         bot.delete_instance(recursive=True)
+    return view
+
+
+def request_exit(user, bot_id) -> dict:
+    """ "Sell now": the bot's open position exits at the market on the next evaluation, like any
+    exit (the engine reads Bot.exit_requested_at; later positions ignore the request)."""
+    with write_transaction():
+        bot = get_owned(Bot, user, bot_id)
+        position = bot.positions.where(Position.status == "open").first()
+        if position is None:
+            raise UserError(N_("Bot {id} has no open position to sell."), id=bot.id)
+        Bot.update(exit_requested_at=utcnow()).where(Bot.id == bot.id).execute()
+    view = bot_view(bot)
+    view.update(amount=position.amount, base=bot.symbol.split("/")[0])
     return view

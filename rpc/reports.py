@@ -62,6 +62,7 @@ def profit(user, redis_client, bot_id=None) -> dict:
             t["realized"] += position.realized_profit  # includes partial exits of open positions
             if position.status == "closed":
                 t["wins" if position.realized_profit > 0 else "losses"] += 1
+                t.setdefault("closed", []).append((position.closed_at or position.opened_at, position.realized_profit))
                 continue
             t["open"] += 1
             _, unrealized = _unrealized(redis_client, bot, position)
@@ -78,7 +79,27 @@ def profit(user, redis_client, bot_id=None) -> dict:
     for t in totals.values():
         closed = t["wins"] + t["losses"]
         t["win_rate"] = None if closed == 0 else Decimal(t["wins"] * 100) / closed
+        results = [profit for _, profit in sorted(t.pop("closed", []), key=lambda item: item[0])]
+        t["profit_factor"] = profit_factor(results)
+        t["max_drawdown"] = max_drawdown(results)
     return {"bot_id": bot_id, "by_quote": totals}
+
+
+def profit_factor(results: list[Decimal]) -> Decimal | None:
+    """Gross profit over gross loss of closed trades; None without a loss to divide by."""
+    gains = sum((r for r in results if r > 0), Decimal(0))
+    losses = -sum((r for r in results if r < 0), Decimal(0))
+    return None if losses == 0 else gains / losses
+
+
+def max_drawdown(results: list[Decimal]) -> Decimal:
+    """The deepest fall of cumulative realized profit from its running peak, in quote currency."""
+    total = peak = deepest = Decimal(0)
+    for result in results:
+        total += result
+        peak = max(peak, total)
+        deepest = max(deepest, peak - total)
+    return deepest
 
 
 def paper_balances(user) -> dict[str, dict[str, Decimal]]:

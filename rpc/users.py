@@ -4,14 +4,19 @@ from __future__ import annotations
 import secrets
 
 from models import Invite, User, write_transaction
-from rpc import UserError
+from rpc import N_, UserError
 
 
 def find_user(chat_id: int) -> User | None:
     return User.get_or_none(User.chat_id == chat_id)
 
 
-def register(chat_id: int, name: str, invite_code: str | None, registration: str, is_admin: bool) -> tuple[User, bool]:
+def remember_language(user_id: int, language: str) -> None:
+    User.update(language=language).where(User.id == user_id).execute()
+
+
+def register(chat_id: int, name: str, invite_code: str | None, registration: str, is_admin: bool,
+             language: str = "") -> tuple[User, bool]:
     """(user, created). Registering again is harmless and marks the chat reachable again."""
     with write_transaction():
         user = find_user(chat_id)
@@ -20,17 +25,21 @@ def register(chat_id: int, name: str, invite_code: str | None, registration: str
                 User.update(reachable=True).where(User.id == user.id).execute()
             return user, False
         if not is_admin and registration == "closed":
-            raise UserError("Registration is closed. Ask the operator of this bot for access.")
+            raise UserError(N_("Registration is closed. Ask the operator of this bot for access."))
         invite = None
         if not is_admin and registration == "invite":
             if not invite_code:
-                raise UserError("This bot is invite-only. Send /start <invite_code> with the code you were given.")
+                raise UserError(N_("This bot is invite-only. Send /start <invite_code> with the code you were given."))
             invite = Invite.get_or_none((Invite.code == invite_code) & Invite.used_by.is_null())
             if invite is None:
-                raise UserError("That invite code is unknown or already used.")
-        user = User.create(chat_id=chat_id, name=name[:100])
+                raise UserError(N_("That invite code is unknown or already used."))
+        user = User.create(chat_id=chat_id, name=name[:100], language=language)
         if invite is not None:
-            Invite.update(used_by=user).where(Invite.id == invite.id).execute()
+            # Conditional: of two redemptions at the same instant, one takes the code; the other
+            # rolls back its new user and is told the code is used.
+            taken = Invite.update(used_by=user).where((Invite.id == invite.id) & Invite.used_by.is_null()).execute()
+            if not taken:
+                raise UserError(N_("That invite code is unknown or already used."))
         return user, True
 
 

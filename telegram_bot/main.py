@@ -6,11 +6,11 @@ import asyncio
 import hashlib
 import logging
 import sys
+import warnings
 
 from rq import Queue
 from telegram import BotCommand, Update
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -22,23 +22,29 @@ from telegram.ext import (
 import models
 import settings as settings_module
 from logconfig import configure_logging
-from telegram_bot import formatting, keyboards
-from telegram_bot.access import Services, on_error
-from telegram_bot.commands import admin, bots, keys, reports, start
+from telegram_bot import daily_summary, formatting, i18n, keyboards
+from telegram_bot.access import NEW_MESSAGE, PRIVATE, PRIVATE_MESSAGE, Services, on_error
+from telegram_bot.commands import admin, bots, keys, periods, picks, reports, settings, start
+from telegram_bot.conversations import addkey, newbot
+from telegram_bot.persistence import RedisPersistence
+from telegram_bot.rate_limits import ReplyFirstRateLimiter
+from telegram_bot.updates import ChatOrderedUpdateProcessor
 from telegram_bot.notifier import Notifier
 from vault import Vault
 from workers.context import REPORT_QUEUE, redis_from_url
 from exchanges import Gateway
 
 log = logging.getLogger(__name__)
+# Our conversations track callback queries per chat and user, not per message, on purpose.
+warnings.filterwarnings("ignore", message=".*per_message=False.*")
+
+CONVERSATIONS = (newbot.conversation, addkey.conversation)
 
 COMMAND_HANDLERS = {
     "start": start.start,
     "help": start.help_command,
-    "addkey": keys.addkey,
     "keys": keys.keys,
     "delkey": keys.delkey,
-    "newbot": bots.newbot,
     "bots": bots.bots,
     "startbot": bots.startbot,
     "stopbot": bots.stopbot,
@@ -47,18 +53,45 @@ COMMAND_HANDLERS = {
     "trades": reports.trades,
     "profit": reports.profit,
     "balance": reports.balance,
+    "daily": periods.daily,
+    "weekly": periods.weekly,
+    "monthly": periods.monthly,
+    "performance": periods.performance,
+    "settings": settings.settings,
     "admin": admin.admin,
 }
+
+BUTTON_HANDLERS = {
+    keyboards.BOT: bots.bot_button,
+    keyboards.DELETE_BOT: bots.deletebot_answer,
+    keyboards.DELETE_KEY: keys.delkey_answer,
+    keyboards.STATUS: reports.status_refresh,
+    keyboards.SELL: reports.sell_answer,
+    keyboards.PROFIT: reports.profit_refresh,
+    keyboards.BALANCE: reports.balance_refresh,
+    keyboards.PICK: picks.picked,
+    keyboards.SETTINGS: settings.settings_button,
+}
+
+
+async def publish_command_menu(bot) -> None:
+    """The command menu in every language (Telegram picks it by the user's language_code)."""
+    for language in i18n.languages():
+        i18n.use(language)
+        commands = [BotCommand(name, what) for name, what in formatting.command_menu()]
+        code = None if language == i18n.DEFAULT else language.split("_")[0]
+        await bot.set_my_commands(commands, language_code=code)
+    i18n.use(i18n.DEFAULT)
 
 
 async def on_startup(application: Application) -> None:
     """Publish the command menu and start delivering the outbox."""
-    await application.bot.set_my_commands(
-        [BotCommand(name, what[:256]) for name, _, what in formatting.COMMANDS]
-    )
+    await publish_command_menu(application.bot)
     notifier = Notifier(application.bot)
+    loop = asyncio.get_running_loop()
     application.bot_data["notifier"] = notifier
-    application.bot_data["notifier_task"] = asyncio.get_running_loop().create_task(notifier.run())
+    application.bot_data["notifier_task"] = loop.create_task(notifier.run())
+    application.bot_data["tasks"] = [loop.create_task(daily_summary.run())]
 
 
 async def on_stop(application: Application) -> None:
@@ -69,16 +102,23 @@ async def on_stop(application: Application) -> None:
         await application.bot_data["notifier"].stop(task)
 
 
+async def on_shutdown(application: Application) -> None:
+    for task in application.bot_data.get("tasks", []):
+        task.cancel()
+
+
 def build_application(config: settings_module.Settings) -> Application:
     redis = redis_from_url(config.require_redis_url())
     application = (
         ApplicationBuilder()
         .token(config.require_telegram_token())
         .base_url(config.telegram_api_url)
-        .rate_limiter(AIORateLimiter(max_retries=3))
-        .concurrent_updates(True)  # one slow chat never holds up the others
+        .rate_limiter(ReplyFirstRateLimiter(max_retries=3))  # AIORateLimiter, replies before notifications
+        .concurrent_updates(ChatOrderedUpdateProcessor())  # chats at once, each chat's updates in order
+        .persistence(RedisPersistence(config.require_redis_url()))  # conversations survive a restart
         .post_init(on_startup)
         .post_stop(on_stop)
+        .post_shutdown(on_shutdown)
         .build()
     )
     application.bot_data["services"] = Services(
@@ -88,11 +128,19 @@ def build_application(config: settings_module.Settings) -> Application:
         vault=Vault(config.require_fernet_keys()),
         reports_queue=Queue(REPORT_QUEUE, connection=redis),
     )
+    # Before anything else, in any chat: a pasted secret is deleted.
+    application.add_handler(MessageHandler(filters.UpdateType.MESSAGES, keys.guard_secrets), group=-1)
+    for conversation in CONVERSATIONS:
+        application.add_handler(conversation())
     for name, handler in COMMAND_HANDLERS.items():
-        application.add_handler(CommandHandler(name, handler))
-    application.add_handler(CallbackQueryHandler(bots.deletebot_answer, pattern=f"^{keyboards.DELETE_BOT}:"))
-    application.add_handler(MessageHandler(filters.COMMAND, start.unknown_command))
-    application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, start.plain_text))
+        application.add_handler(CommandHandler(name, handler, filters=PRIVATE_MESSAGE))
+    for pattern, handler in BUTTON_HANDLERS.items():
+        application.add_handler(CallbackQueryHandler(handler, pattern=f"^{pattern}:"))
+    application.add_handler(CommandHandler("cancel", start.nothing_to_cancel, filters=PRIVATE_MESSAGE))
+    application.add_handler(CallbackQueryHandler(start.expired_button))  # a question no flow waits for any more
+    application.add_handler(MessageHandler(PRIVATE_MESSAGE & filters.COMMAND, start.unknown_command))
+    application.add_handler(MessageHandler(PRIVATE_MESSAGE & filters.TEXT & ~filters.COMMAND, start.plain_text))
+    application.add_handler(MessageHandler(~PRIVATE & NEW_MESSAGE & filters.COMMAND, start.group_chat))
     application.add_error_handler(on_error)
     return application
 

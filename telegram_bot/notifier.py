@@ -3,9 +3,11 @@
 Rows are read in id order and grouped per chat, so a chat's fills of one tick go out as one
 message (cut below 4096 characters at row boundaries). A row is marked sent only after
 Telegram accepted the piece that carries it. Rate limits and 429 retries are
-python-telegram-bot's AIORateLimiter's job; a 403 marks the user unreachable and keeps the
-rows for when they come back; other failures back off and try again, for as long as it takes:
-only Telegram's permanent refusals (400) give a row up.
+python-telegram-bot's AIORateLimiter's job (telegram_bot/rate_limits.py lets replies go first);
+a 403 marks the user unreachable and keeps the rows for when they come back; other failures
+back off and try again, for as long as it takes: only Telegram's permanent refusals (400) give
+a row up. Each user's /settings say whether a kind of message goes out with sound, silently, or
+not at all; it is written in the user's language.
 
 Any number of `bot` processes may run (a scaled webhook, or the old and new dyno of a deploy):
 each claims the rows it sends with a lease (one notifier per chat at a time, claims taken one
@@ -17,12 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import os
 import socket
 import time
 import uuid
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 
 from peewee import PostgresqlDatabase
 from telegram import Bot
@@ -30,7 +34,9 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from models import Outbox, User, database_now, db, utcnow, write_transaction
-from telegram_bot import formatting
+from rpc.preferences import delivery_level
+from telegram_bot import formatting, i18n
+from telegram_bot.rate_limits import NOTIFICATION
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +69,8 @@ def claim_rows(owner: str, waiting_chats: list[int], lease_seconds: float = LEAS
             return []
         Outbox.update(lease_owner=owner, lease_until=now + dt.timedelta(seconds=lease_seconds)).where(
             Outbox.id.in_(ids)).execute()
-    return list(Outbox.select().where(Outbox.id.in_(ids)).order_by(Outbox.id))
+    # The user's language and preferences come along.
+    return list(Outbox.select(Outbox, User).join(User).where(Outbox.id.in_(ids)).order_by(Outbox.id))
 
 
 def renew_lease(owner: str, row_ids: list[int], until: dt.datetime) -> bool:
@@ -100,29 +107,37 @@ def mark_unreachable(user_id: int) -> None:
     User.update(reachable=False).where(User.id == user_id).execute()
 
 
-def pieces_for_chat(rows: list[Outbox]) -> list[tuple[str, list[int], bool]]:
-    """(text, ids of the rows it carries, whether it completes them) pieces, each under
-    Telegram's limit, rows never reordered. A long row goes alone, in several parts."""
-    pieces: list[tuple[str, list[int], bool]] = []
-    text, ids = "", []
+def pieces_for_chat(rows: list[Outbox], silent: set[int] = frozenset()) -> list[tuple[str, list[int], bool, bool]]:
+    """(text, ids of the rows it carries, whether it completes them, whether it is silent)
+    pieces, each under Telegram's limit, rows never reordered; a piece never mixes silent rows
+    (the user's /settings) with loud ones. A long row goes alone, in several parts."""
+    pieces: list[tuple[str, list[int], bool, bool]] = []
+    text, ids, quiet = "", [], False
     for row in rows:
         row_text = formatting.outbox_text(row.kind, row.payload)
+        row_quiet = row.id in silent
         if len(row_text) > formatting.SAFE_LIMIT:
             if ids:
-                pieces.append((text, ids, True))
+                pieces.append((text, ids, True, quiet))
                 text, ids = "", []
             parts = formatting.sendable(row_text)
-            pieces.extend((part, [row.id], number == len(parts)) for number, part in enumerate(parts, start=1))
+            pieces.extend((part, [row.id], number == len(parts), row_quiet) for number, part in enumerate(parts, start=1))
             continue
         joined = f"{text}\n\n{row_text}" if text else row_text
-        if len(joined) > formatting.SAFE_LIMIT:
-            pieces.append((text, ids, True))
+        if ids and (len(joined) > formatting.SAFE_LIMIT or row_quiet != quiet):
+            pieces.append((text, ids, True, quiet))
             joined, ids = row_text, []
-        text = joined
+        text, quiet = joined, row_quiet
         ids.append(row.id)
     if ids:
-        pieces.append((text, ids, True))
+        pieces.append((text, ids, True, quiet))
     return pieces
+
+
+def render(rows: list[Outbox], silent: set[int], language: str) -> list[tuple[str, list[int], bool, bool]]:
+    """A chat's pieces in its user's language (run on the notifier's threads)."""
+    i18n.use(language)
+    return pieces_for_chat(rows, silent)
 
 
 class Notifier:
@@ -133,6 +148,14 @@ class Notifier:
         self.unrecorded: set[int] = set()  # accepted by Telegram, not yet marked sent
         self.stopping = False
         self._lease_base: tuple[dt.datetime, float] | None = None  # (database clock, monotonic) at the claim
+        # Its own threads for its database work and its formatting, so neither blocks the event loop
+        # nor queues replies' database work behind a drain.
+        self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="notifier")
+        # Behind a rate limiter, notifications take only what replies leave (telegram_bot/rate_limits.py).
+        self.yield_to_replies = {"rate_limit_args": NOTIFICATION} if getattr(bot, "rate_limiter", None) else {}
+
+    def off_loop(self, function, *args):
+        return asyncio.get_running_loop().run_in_executor(self.executor, functools.partial(function, *args))
 
     def lease_until(self) -> dt.datetime:
         database_time, taken = self._lease_base
@@ -147,43 +170,55 @@ class Notifier:
         """Send one chat's rows; any failure stays with this chat (the round goes on for the others)."""
         try:
             await self._deliver_chat(chat_id, user_id, rows)
-        except Exception as error:  # the database away while marking: this chat retries later
+        except Exception as error:  # the database away while marking, a text that cannot be made
             self.wait(chat_id, error)
         try:  # what is left goes back, except what Telegram has accepted and waits to be marked
-            await asyncio.to_thread(release_leases, self.owner, [r.id for r in rows if r.id not in self.unrecorded])
+            await self.off_loop(release_leases, self.owner, [r.id for r in rows if r.id not in self.unrecorded])
         except Exception:
             log.warning("could not hand back the rows of chat %s; their lease ends by itself", chat_id)
 
     async def _deliver_chat(self, chat_id: int, user_id: int, rows: list[Outbox]) -> None:
-        skipped: set[int] = set()
-        # Rows sent already wait only for their marking (record_sent): never sent again.
-        for text, row_ids, completes in pieces_for_chat([r for r in rows if r.id not in self.unrecorded]):
-            if skipped.issuperset(row_ids):
+        rows = [row for row in rows if row.id not in self.unrecorded]  # sent: only the marking is due
+        if not rows:
+            return
+        language = rows[0].user.language
+        levels = {row.id: delivery_level(row.user, row.kind) for row in rows}
+        muted = [row.id for row in rows if levels[row.id] == "off"]
+        if muted:  # the user turned this kind of message off: done, without a word
+            await self.off_loop(mark_sent, muted)
+            rows = [row for row in rows if levels[row.id] != "off"]
+            if not rows:
+                return
+        silent = {row_id for row_id, level in levels.items() if level == "silent"}
+        given_up: set[int] = set()
+        for text, row_ids, completes, quiet in await self.off_loop(render, rows, silent, language):
+            if given_up.issuperset(row_ids):
                 continue
             if self.stopping:
                 return  # a clean stop comes between messages, never inside one
-            if not await asyncio.to_thread(renew_lease, self.owner, row_ids, self.lease_until()):
+            if not await self.off_loop(renew_lease, self.owner, row_ids, self.lease_until()):
                 log.info("rows of chat %s were taken over by another notifier", chat_id)
                 return
             try:
-                await self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
+                await self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, disable_notification=quiet,
+                                            **self.yield_to_replies)
             except Forbidden:
                 log.info("chat %s blocked the bot; keeping its messages", chat_id)
-                await asyncio.to_thread(mark_unreachable, user_id)
+                await self.off_loop(mark_unreachable, user_id)
                 return
             except BadRequest as error:
                 # Telegram will refuse this the same way every time (chat gone, bad text).
                 log.warning("chat %s refused a message for good (%s); giving it up", chat_id, error.message)
-                await asyncio.to_thread(mark_given_up, row_ids)
-                skipped.update(row_ids)
+                await self.off_loop(mark_given_up, row_ids)
+                given_up.update(row_ids)
                 continue
             except TelegramError as error:  # 5xx, 429 beyond the rate limiter, network: temporary
                 self.wait(chat_id, error)
-                await asyncio.to_thread(mark_failed_attempt, [r.id for r in rows])
+                await self.off_loop(mark_failed_attempt, [r.id for r in rows])
                 return
             if completes:
                 self.unrecorded.update(row_ids)
-                await asyncio.to_thread(mark_sent, row_ids)
+                await self.off_loop(mark_sent, row_ids)
                 self.unrecorded.difference_update(row_ids)
         self.backoff.pop(chat_id, None)
 
@@ -191,7 +226,7 @@ class Notifier:
         """Mark what Telegram accepted while the database was away."""
         if self.unrecorded:
             done = list(self.unrecorded)
-            await asyncio.to_thread(mark_sent, done)
+            await self.off_loop(mark_sent, done)
             self.unrecorded.difference_update(done)
 
     async def deliver_once(self) -> int:
@@ -199,8 +234,8 @@ class Notifier:
         await self.record_sent()
         now = time.monotonic()
         waiting = [chat for chat, (retry_at, _) in self.backoff.items() if retry_at > now]
-        self._lease_base = (await asyncio.to_thread(database_now), time.monotonic())
-        rows = await asyncio.to_thread(claim_rows, self.owner, waiting)
+        self._lease_base = (await self.off_loop(database_now), time.monotonic())
+        rows = await self.off_loop(claim_rows, self.owner, waiting)
         by_chat: dict[int, list[Outbox]] = defaultdict(list)
         for row in rows:
             by_chat[row.chat_id].append(row)
@@ -220,9 +255,9 @@ class Notifier:
                 await asyncio.sleep(IDLE_SLEEP_SECONDS)
         try:
             await self.record_sent()
-            await asyncio.to_thread(release_leases, self.owner)
+            await self.off_loop(release_leases, self.owner)
         except Exception:
-            log.warning("could not hand the outbox back on stopping; its leases end by themselves")
+            log.warning("could not hand the outbox back on stopping; its leases end by itself")
 
     async def stop(self, task: asyncio.Task, timeout: float = 10) -> None:
         """Finish the message in hand, hand the rest back, then end the task."""

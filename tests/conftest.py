@@ -11,6 +11,8 @@ import redis
 from cryptography.fernet import Fernet
 
 from tests.fakes.binance_api import FakeBinance
+from tests.fakes.bybit_api import FakeBybit
+from tests.fakes.okx_api import FakeOKX
 from tests.fakes.telegram_api import FakeTelegram
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -63,6 +65,20 @@ def fernet_keys():
 @pytest.fixture
 def fake_binance():
     fake = FakeBinance().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake_bybit():
+    fake = FakeBybit().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake_okx():
+    fake = FakeOKX().start()
     yield fake
     fake.stop()
 

@@ -70,6 +70,12 @@ class Service:
     def label_of(self, pid: int) -> str | None:
         return next((label for label, child in self.children.items() if child.pid == pid), None)
 
+    def restart(self, label: str, kill: bool = False) -> None:
+        """Stop one process (SIGTERM as Heroku does, or SIGKILL) and start it again, logging on."""
+        self.signal(label, signal.SIGKILL if kill else signal.SIGTERM)
+        self.children[label].wait(timeout=20)
+        self.spawn(label)
+
     def assert_alive(self) -> None:
         dead = {name: child.returncode for name, child in self.children.items() if child.poll() is not None}
         assert not dead, f"processes exited: {dead}\n{self.logs()}"

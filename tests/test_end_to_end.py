@@ -1,8 +1,9 @@
 """The whole path through real processes: three users, their own keys, fills only in their own chats.
 
 The Procfile's release, bot, scheduler and two workers run as subprocesses against a fake
-Telegram Bot API and a fake Binance (real HTTP servers), real Redis, and a real database
-(SQLite and PostgreSQL).
+Telegram Bot API, a fake Binance and a fake Bybit (real HTTP servers), real Redis, and a real
+database (SQLite and PostgreSQL). User 1 trades on a Binance testnet key, user 2 on a Bybit
+testnet key, user 3 on a Binance live key.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import json
 import re
 import secrets
 import zlib
+from decimal import Decimal
 
 import pytest
 import redis
@@ -17,18 +19,22 @@ import redis
 import models
 from tests.conftest import TELEGRAM_TOKEN
 from tests.harness import Service
+from telegram_bot.formatting import num, signed
 
 WAIT = 40  # seconds; generous for a loaded CI machine, never a timing assertion
 
 USERS = [
-    # chat, api key, secret, symbol, capital, starting price, dip price, exit price
+    # chat, symbol, capital, starting price, dip price, exit price
     (7001, "BTC/USDT", "100", "60000", "59500", "61000"),
     (7002, "ETH/USDT", "500", "3000", "2975", "3050"),
     (7003, "SOL/USDT", "1000", "150", "150", "150"),
 ]
+# chat -> (exchange, testnet)
+VENUES = {7001: ("binance", True), 7002: ("bybit", True), 7003: ("binance", False)}
 
 
-def service_env(database_url, redis_url, fernet_keys, fake_telegram, fake_binance, tick="1"):
+def service_env(database_url, redis_url, fernet_keys, fake_telegram, fake_binance, tick="1", others=None):
+    """The service's environment; `others` adds exchanges' overrides (exchange id -> ccxt config)."""
     return {
         "TELEGRAM_TOKEN": TELEGRAM_TOKEN,
         "TELEGRAM_API_URL": f"{fake_telegram.base_url}/bot",
@@ -36,7 +42,7 @@ def service_env(database_url, redis_url, fernet_keys, fake_telegram, fake_binanc
         "REDIS_URL": redis_url,
         "FERNET_KEYS": fernet_keys,
         "TICK_SECONDS": tick,
-        "EXCHANGE_OVERRIDES": json.dumps({"binance": fake_binance.ccxt_overrides()}),
+        "EXCHANGE_OVERRIDES": json.dumps({"binance": fake_binance.ccxt_overrides(), **(others or {})}),
     }
 
 
@@ -95,21 +101,31 @@ def everything_in_database(url: str) -> str:
 
 
 @pytest.fixture
-def scene(tmp_path, database_url, redis_url, fernet_keys, fake_telegram, fake_binance):
+def scene(tmp_path, database_url, redis_url, fernet_keys, fake_telegram, fake_binance, fake_bybit):
     """Three users on a running service, each with their own key and a running dip bot."""
+    fakes = {"binance": fake_binance, "bybit": fake_bybit}
     keys = []
     for chat, symbol, capital, start, _, _ in USERS:
+        exchange, testnet = VENUES[chat]
         api_key, secret = f"key{chat}" + secrets.token_hex(16), secrets.token_hex(32)
-        fake_binance.add_account(api_key, secret, {"USDT": "10000"})
-        fake_binance.set_history(symbol, [start] * 40)
-        fake_binance.set_price(symbol, start)
+        if exchange == "bybit":
+            fake_bybit.add_account(api_key, secret, {"USDT": "10000"}, testnet=testnet)
+        else:  # the fake Binance serves both of its networks as one
+            fake_binance.add_account(api_key, secret, {"USDT": "10000"})
+        fakes[exchange].set_history(symbol, [start] * 40)
+        fakes[exchange].set_price(symbol, start)
         keys.append((api_key, secret))
-    service = Service(service_env(database_url, redis_url, fernet_keys, fake_telegram, fake_binance), tmp_path).start()
+    # A 2 s client timeout, so that a Bybit answer lost on the way is given up quickly.
+    bybit = {**fake_bybit.ccxt_overrides(), "timeout": 2000}
+    env = service_env(database_url, redis_url, fernet_keys, fake_telegram, fake_binance, others={"bybit": bybit})
+    service = Service(env, tmp_path).start()
     bots = {}
     try:
         for (chat, symbol, capital, *_), (api_key, secret) in zip(USERS, keys):
+            exchange, testnet = VENUES[chat]
             say(fake_telegram, chat, "/start", "registered")
-            added = say(fake_telegram, chat, f"/addkey binance {api_key} {secret}", "added")
+            added = say(fake_telegram, chat, f"/addkey {exchange} {api_key} {secret}{' testnet' if testnet else ''}",
+                        "added")
             key_id = number_after("Key", added)
             created = say(fake_telegram, chat, f"/newbot {key_id} {symbol} {capital} dip dip=0.6 tp=1.5 sl=3", "Created")
             bots[chat] = number_after("Bot", created)
@@ -119,29 +135,49 @@ def scene(tmp_path, database_url, redis_url, fernet_keys, fake_telegram, fake_bi
         service.stop()
 
 
-def test_each_fill_reaches_only_its_owner_signed_with_its_owners_key(scene, fake_telegram, fake_binance):
+def test_each_fill_reaches_only_its_owner_signed_with_its_owners_key(scene, fake_telegram, fake_binance, fake_bybit):
     service, bots, keys = scene["service"], scene["bots"], scene["keys"]
     (btc_chat, *_, btc_dip, btc_exit), (eth_chat, *_, eth_dip, eth_exit), (sol_chat, *_) = USERS
 
+    # Bybit executes user 2's buy but its answer never arrives: it is found by its orderLinkId.
+    fake_bybit.inject_fault("/v5/order/create", 0, delay=3)
     fake_binance.set_price("BTC/USDT", btc_dip)
-    fake_binance.set_price("ETH/USDT", eth_dip)
+    fake_bybit.set_price("ETH/USDT", eth_dip)
     buy_btc = fake_telegram.wait_for_bot_message(btc_chat, "BUY", timeout=WAIT)["text"]
     buy_eth = fake_telegram.wait_for_bot_message(eth_chat, "BUY", timeout=WAIT)["text"]
     for text, symbol in ((buy_btc, "BTC/USDT"), (buy_eth, "ETH/USDT")):
         assert symbol in text and "cost" in text and "fee" in text
 
     fake_binance.set_price("BTC/USDT", btc_exit)
-    fake_binance.set_price("ETH/USDT", eth_exit)
+    fake_bybit.set_price("ETH/USDT", eth_exit)
     sell_btc = fake_telegram.wait_for_bot_message(btc_chat, "SELL", timeout=WAIT)["text"]
     sell_eth = fake_telegram.wait_for_bot_message(eth_chat, "SELL", timeout=WAIT)["text"]
     assert "realized profit +" in sell_btc and "realized profit +" in sell_eth
     service.assert_alive()
 
-    # Each order was signed with its owner's key, on its owner's market only.
+    # Each order was signed with its owner's key, on its owner's exchange, network and market only.
     (btc_key, _), (eth_key, _), (sol_key, _) = keys
     assert [(o["symbol"], o["side"]) for o in fake_binance.orders(btc_key)] == [("BTCUSDT", "BUY"), ("BTCUSDT", "SELL")]
-    assert [(o["symbol"], o["side"]) for o in fake_binance.orders(eth_key)] == [("ETHUSDT", "BUY"), ("ETHUSDT", "SELL")]
-    assert fake_binance.orders(sol_key) == []
+    assert [(o["symbol"], o["side"]) for o in fake_bybit.orders(eth_key)] == [("ETH/USDT", "buy"), ("ETH/USDT", "sell")]
+    assert {r["network"] for r in fake_bybit.requests() if r["api_key"] == eth_key} == {"testnet"}
+    assert len([r for r in fake_bybit.requests() if r["path"] == "/v5/order/create"]) == 2  # the lost buy went once
+    assert fake_binance.orders(sol_key) == [] and fake_binance.orders(eth_key) == []
+
+    # /profit of the Bybit user is Bybit's own money: ETH fee on the buy, USDT fee on the sell.
+    eth_fills = fake_bybit.trades(eth_key)
+    assert [(t["side"], t["fee_asset"]) for t in eth_fills] == [("buy", "ETH"), ("sell", "USDT")]
+    report = say(fake_telegram, eth_chat, "/profit", "realized")
+    assert f"fees paid: {num(eth_fills[0]['fee'])} ETH, {num(eth_fills[1]['fee'])} USDT" in report
+    database = models.connect(scene["database_url"])
+    try:
+        bot = models.Bot.get_by_id(bots[eth_chat])
+        [sell] = models.Fill.select().where((models.Fill.bot == bot) & (models.Fill.side == "sell"))
+        assert bot.dust_amount == fake_bybit.balances(eth_key)["ETH"]
+    finally:
+        database.close()
+    usdt_gained = fake_bybit.balances(eth_key)["USDT"] - Decimal("10000")
+    assert abs(sell.realized_profit - (usdt_gained + bot.dust_cost)) < Decimal("1e-12")
+    assert f"realized {signed(sell.realized_profit)}" in report
 
     # Each fill message reached only its owner's chat; SOL stayed above its average.
     assert all("BTC/USDT" in text for text in fills_in(fake_telegram, btc_chat))

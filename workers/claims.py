@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from peewee import fn
+from peewee import Case, fn
 
 from models import Bot
 
@@ -45,9 +45,10 @@ def claim_key(bot_id: int) -> str:
 
 
 def claim_ttl_ms(tick_seconds: float) -> int:
-    """Long enough to survive a slow call between renewals, short enough to free a dead worker's
-    bots well within two ticks."""
-    return int(max(3.0, 1.5 * tick_seconds) * 1000)
+    """One tick: a killed worker's bots are free by the next tick but one, so its orders are
+    settled within two ticks; renewed every third of it, so a live holder keeps its claims
+    through a slow call (and a holder that loses them anyway is stopped by the fence)."""
+    return int(max(2.0, tick_seconds) * 1000)
 
 
 class ClaimKeeper:
@@ -117,14 +118,9 @@ def fence(token: int, bot_ids: list[int], versions: dict[int, int] | None = None
     moved on since the decision). Row locks taken here serialize actors of one bot."""
     if not bot_ids:
         return set()
-    if versions is None:
-        Bot.update(fence=token).where(Bot.id.in_(bot_ids) & (Bot.fence <= token)).execute()
-        return {b.id for b in Bot.select(Bot.id).where(Bot.id.in_(bot_ids) & (Bot.fence == token))}
-    passed = set()
-    for bot_id in bot_ids:
-        changed = Bot.update(fence=token, version=Bot.version + 1).where(
-            (Bot.id == bot_id) & (Bot.fence <= token) & (Bot.version == versions[bot_id])
-        ).execute()
-        if changed:
-            passed.add(bot_id)
-    return passed
+    condition = Bot.id.in_(bot_ids) & (Bot.fence <= token)
+    changes = {Bot.fence: token}
+    if versions is not None:
+        condition &= Bot.version == Case(Bot.id, [(bot_id, versions[bot_id]) for bot_id in bot_ids])
+        changes[Bot.version] = Bot.version + 1
+    return {bot_id for (bot_id,) in Bot.update(changes).where(condition).returning(Bot.id).tuples()}

@@ -1,19 +1,24 @@
-"""The tick's work for one market: every bot on it decides, and only bots that must act get work.
+"""The tick's work for a market: every bot on it decides, and only bots that must act get work.
 
-evaluate_market runs once per market and tick: it reads the market's candles once (through
-the shared cache), lets every bot decide, and enqueues `act` jobs in chunks for the bots that
-must act or have an order to settle, so a tick costs markets and actions, not idle bots.
+Each market is evaluated once per tick, a few markets of one venue per job (their candles
+fetched at once): it reads the market's candles once (through the shared cache), lets every bot
+decide, and enqueues `act` jobs in chunks for the bots that must act or have an order to
+settle, so a tick costs markets and actions, not idle bots.
 Running bots may enter and exit; stopped and paused bots holding a position still exit (a stop
 loss always protects); a bot whose claim is held (still acting) is skipped and counted as lag.
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from typing import NamedTuple
 
 from rq import Queue
 
-from models import ORDER_IN_FLIGHT, Bot, Order, Position, database_now
+from models import ORDER_IN_FLIGHT, Bot, Order, Position, canonical, database_now, db
 from workers import claims, market_data, strategies
 from workers.context import TRADE_QUEUE, context
 from workers.failures import register_failure
@@ -25,6 +30,8 @@ MAX_CANDLES = 1000
 LAG_SAMPLES = 1000
 ACT_BATCH = 250  # bots per act job: large enough to amortise, small enough to share between workers
 ACT_TIMEOUT_SECONDS = 120
+MARKETS_PER_JOB = 5  # candles fetched at once per job; small enough to spread markets over workers
+_fetch_pool = ThreadPoolExecutor(max_workers=MARKETS_PER_JOB, thread_name_prefix="candles")
 
 
 def market_busy_key(exchange: str, symbol: str, timeframe: str, testnet: bool = False) -> str:
@@ -45,72 +52,168 @@ def mode_filter(testnet: bool):
     return (Bot.mode == "testnet") if testnet else (Bot.mode != "testnet")
 
 
-def bots_to_evaluate(exchange: str, symbol: str, timeframe: str, testnet: bool = False) -> list[Bot]:
-    return list(Bot.select().where(
-        (Bot.exchange == exchange) & (Bot.symbol == symbol) & (Bot.timeframe == timeframe) & mode_filter(testnet)
-        & needs_a_look()
-    ))
+def on_markets(exchange: str, testnet: bool, markets: list):
+    """Bots of these (symbol, timeframe) markets of a venue, and maybe a few more (symbols and
+    timeframes are matched apart; callers keep only their markets' rows)."""
+    return (Bot.exchange == exchange) & Bot.symbol.in_(sorted({m[0] for m in markets})) & Bot.timeframe.in_(
+        sorted({m[1] for m in markets})) & mode_filter(testnet)
+
+
+def bots_to_evaluate(exchange: str, testnet: bool, markets: list) -> dict[tuple[str, str], list[BotRow]]:
+    """Each market's bots as plain rows, in one query: a tick reads thousands, and model
+    objects cost more than the decisions."""
+    query = Bot.select(Bot.symbol, Bot.timeframe, Bot.id, Bot.status, Bot.version, Bot.strategy, Bot.params,
+                       Bot.capital, Bot.exit_requested_at).where(on_markets(exchange, testnet, markets) & needs_a_look())
+    wanted = {tuple(market) for market in markets}
+    by_market: dict[tuple[str, str], list[BotRow]] = {}
+    for symbol, timeframe, *row in db.execute(query).fetchall():
+        if (symbol, timeframe) in wanted:
+            by_market.setdefault((symbol, timeframe), []).append(BotRow(*row))
+    return by_market
+
+
+class BotRow(NamedTuple):
+    id: int
+    status: str
+    version: int
+    strategy: str
+    params: str  # as stored (JSON text): bots sharing settings share one parse
+    capital: object  # as stored: a Decimal (PostgreSQL) or its text (SQLite)
+    exit_requested: object  # as stored; "Sell now" pressed at this time (rare: converted when read)
+
+    @property
+    def capital_amount(self) -> Decimal:
+        # PostgreSQL hands back a Decimal, SQLite the decimal text: either is exact.
+        return self.capital if isinstance(self.capital, Decimal) else Decimal(self.capital)
+
+    @property
+    def exit_requested_at(self):
+        return None if self.exit_requested is None else Bot.exit_requested_at.python_value(self.exit_requested)
+
+
+_parsed_params: dict[tuple[str, str], dict | strategies.ParamError] = {}
+
+
+def parsed_params(strategy: str, stored: str) -> dict:
+    """A bot's full parameters from its stored text, parsed once per distinct settings."""
+    key = (strategy, stored)
+    if key not in _parsed_params:
+        if len(_parsed_params) > 10_000:
+            _parsed_params.clear()
+        try:
+            _parsed_params[key] = strategies.validate(strategy, json.loads(stored or "{}"))
+        except strategies.ParamError as error:
+            _parsed_params[key] = error
+    result = _parsed_params[key]
+    if isinstance(result, strategies.ParamError):
+        raise result
+    return result
+
+
+def evaluate_markets(exchange: str, testnet: bool, markets: list, tick: int, scheduled_at: float) -> dict:
+    """Evaluate a few markets of one venue: their candles are fetched at once (an exchange's
+    latency is paid once per job, not once per market), then each market's bots decide."""
+    ctx = context()
+    try:
+        loaded = [(symbol, timeframe, bots, parse_all(bots))
+                  for (symbol, timeframe), bots in bots_to_evaluate(exchange, testnet, markets).items()]
+        if not loaded:
+            return {"bots": 0, "acting": 0, "skipped": 0}
+        scope = on_markets(exchange, testnet, markets)
+        positions = {p.bot_id: p for p in Position.select().join(Bot).where(scope & (Position.status == "open"))}
+        to_settle, blocked = orders_to_settle(scope)
+        candles = _prefetch(ctx, exchange, testnet, tick, [
+            (symbol, timeframe, min(MAX_CANDLES, max((p.get("period", 1) for p in parsed.values()), default=1)))
+            for symbol, timeframe, _, parsed in loaded])
+        items, evaluated, skipped = [], 0, 0
+        for (symbol, timeframe, bots, parsed), fetched in zip(loaded, candles):
+            if isinstance(fetched, Exception):
+                log.warning("no candles for %s %s this tick: %s", exchange, symbol, fetched)
+                continue
+            lag = time.time() - scheduled_at  # how late this market's decisions start
+            acting, busy = _evaluate(ctx, bots, parsed, *fetched, positions, to_settle, blocked)
+            record_lag(ctx, lag, busy)
+            items += acting
+            evaluated += len(bots)
+            skipped += busy
+        # One act job for the markets' bots together: their orders go out at once.
+        return {"bots": evaluated, "acting": enqueue_acts(ctx, exchange, testnet, tick, items), "skipped": skipped}
+    finally:
+        ctx.redis.delete(*[market_busy_key(exchange, symbol, timeframe, testnet) for symbol, timeframe in markets])
 
 
 def evaluate_market(exchange: str, symbol: str, timeframe: str, tick: int, scheduled_at: float,
                     testnet: bool = False) -> dict:
-    ctx = context()
-    started = time.time()
-    try:
-        bots = bots_to_evaluate(exchange, symbol, timeframe, testnet)
-        if not bots:
-            return {"bots": 0, "acting": 0, "skipped": 0}
-        ids = [bot.id for bot in bots]
-        # Claims first: an actor that finishes after this read is seen in the rows below.
-        busy = dict(zip(ids, ctx.redis.mget([claims.claim_key(i) for i in ids])))
-        positions = {p.bot_id: p for p in Position.select().where(Position.bot.in_(ids) & (Position.status == "open"))}
-        now = database_now()
-        to_settle, blocked = set(), set()
-        for order in Order.select(Order.bot, Order.status, Order.type, Order.next_check_at).where(
-            Order.bot.in_(ids) & (Order.status.in_(ORDER_IN_FLIGHT)
-                                  | ((Order.status == "expired") & Order.next_check_at.is_null(False)))
-        ):
-            if order.next_check_at is None or order.next_check_at <= now or order.status == "recorded":
-                to_settle.add(order.bot_id)
-            if order.status in ("recorded", "sent") or (order.status == "open" and order.type == "market"):
-                blocked.add(order.bot_id)
-        parsed = {}
-        for bot in bots:
+    return evaluate_markets(exchange, testnet, [(symbol, timeframe)], tick, scheduled_at)
+
+
+def parse_all(bots: list[BotRow]) -> dict[int, dict]:
+    """Each bot's parameters; a bot whose stored settings are no longer valid is told so."""
+    parsed = {}
+    for bot in bots:
+        try:
+            parsed[bot.id] = parsed_params(bot.strategy, bot.params)
+        except strategies.ParamError as error:
+            register_failure(Bot.get_by_id(bot.id), f"Its settings are no longer valid: {error}")
+    return parsed
+
+
+def _prefetch(ctx, exchange: str, testnet: bool, tick: int, wanted: list) -> list:
+    """(closes, price) per (symbol, timeframe, candles), fetched concurrently; or the error."""
+    def fetch(symbol, timeframe, limit):
+        try:
+            closes, price = market_data.closes_and_price(ctx, exchange, symbol, timeframe, limit, tick, testnet)
+            return strategies.Closes(closes), price
+        except Exception as error:  # one market's failure must not cost the others their tick
+            return error
+    if len(wanted) == 1:
+        return [fetch(*wanted[0])]
+    return list(_fetch_pool.map(lambda args: fetch(*args), wanted))
+
+
+def _evaluate(ctx, bots: list[BotRow], parsed: dict, closes, price, positions: dict, to_settle: set,
+              blocked: set) -> tuple[list, int]:
+    """(act items of the market's bots that must act, how many of those are still busy)."""
+    wanted = []
+    for bot in bots:
+        if bot.id not in parsed:
+            continue
+        action, quote = None, None
+        if bot.id not in blocked:
             try:
-                parsed[bot.id] = strategies.validate(bot.strategy, bot.params)
-            except strategies.ParamError as error:
-                register_failure(bot, f"Its settings are no longer valid: {error}")
-        periods = [params.get("period", 1) for params in parsed.values()]
-        closes, price = market_data.closes_and_price(
-            ctx, exchange, symbol, timeframe, min(MAX_CANDLES, max(periods, default=1)), tick, testnet
-        )
-        items, skipped = [], 0
-        for bot in bots:
-            if bot.id not in parsed:
+                action, quote = decide_for(bot, parsed[bot.id], closes, price, positions.get(bot.id))
+            except Exception:
+                log.exception("strategy of bot %s failed", bot.id)
+                register_failure(Bot.get_by_id(bot.id), "Its strategy failed on the latest prices.")
                 continue
-            if busy[bot.id]:
-                skipped += 1  # still acting on an earlier tick: never two actors for one bot
-                continue
-            action, quote = None, None
-            if bot.id not in blocked:
-                try:
-                    action, quote = decide_for(bot, parsed[bot.id], closes, price, positions.get(bot.id))
-                except Exception:
-                    log.exception("strategy of bot %s failed", bot.id)
-                    register_failure(bot, "Its strategy failed on the latest prices.")
-                    continue
-            if action is None and bot.id in to_settle:
-                action = "settle"
-            if action:
-                items.append([bot.id, action, quote, bot.version])
-        acting = enqueue_acts(ctx, exchange, testnet, symbol, tick, items)
-        record_lag(ctx, started - scheduled_at, skipped)
-        return {"bots": len(bots), "acting": acting, "skipped": skipped}
-    finally:
-        ctx.redis.delete(market_busy_key(exchange, symbol, timeframe, testnet))
+        if action is None and bot.id in to_settle:
+            action = "settle"
+        if action:
+            wanted.append([bot.id, action, quote, bot.version])
+    # A bot whose claim is held is still acting on an earlier tick: never two actors for one
+    # bot. (A decision made on rows its actor changed since carries an old version and is
+    # dropped when recorded, so this check only saves work; it reads acting bots only.)
+    busy = ctx.redis.mget([claims.claim_key(item[0]) for item in wanted]) if wanted else []
+    items = [item for item, claimed in zip(wanted, busy) if not claimed]
+    return items, len(wanted) - len(items)
 
 
-def decide_for(bot: Bot, params: dict, closes, price, position):
+def orders_to_settle(scope) -> tuple[set[int], set[int]]:
+    """(bots with an order due for a look, bots whose order in flight blocks a new decision)."""
+    now = database_now()
+    to_settle, blocked = set(), set()
+    query = Order.select(Order.bot, Order.status, Order.type, Order.next_check_at).join(Bot).where(
+        scope & (Order.status.in_(ORDER_IN_FLIGHT)
+                  | ((Order.status == "expired") & Order.next_check_at.is_null(False))))
+    for order in query:
+        if order.next_check_at is None or order.next_check_at <= now or order.status == "recorded":
+            to_settle.add(order.bot_id)
+        if order.status in ("recorded", "sent") or (order.status == "open" and order.type == "market"):
+            blocked.add(order.bot_id)
+    return to_settle, blocked
+
+
+def decide_for(bot: BotRow, params: dict, closes, price, position):
     """(action or None, quote amount as a string or None) for one bot."""
     holding = None if position is None else strategies.Holding(
         amount=position.amount, entry_price=position.entry_price, entry_cost=position.entry_cost,
@@ -118,20 +221,22 @@ def decide_for(bot: Bot, params: dict, closes, price, position):
     )
     if holding is None and bot.status != "running":
         return None, None  # stopped or paused: no new entries
-    decision = strategies.get(bot.strategy).decide(closes, price, holding, params, bot.capital)
+    if holding is not None and bot.exit_requested_at is not None and bot.exit_requested_at >= position.opened_at:
+        return "sell", None  # the owner pressed "Sell now" for this position (rpc/bots.py:request_exit)
+    decision = strategies.get(bot.strategy).decide(closes, price, holding, params, bot.capital_amount)
     if decision.peak_price is not None and position is not None:
         Position.update(peak_price=decision.peak_price).where(Position.id == position.id).execute()
     if not decision.acts or (decision.action == "buy" and bot.status != "running"):
         return None, None
-    return decision.action, None if decision.quote_amount is None else str(decision.quote_amount)
+    return decision.action, None if decision.quote_amount is None else str(canonical(decision.quote_amount))
 
 
-def enqueue_acts(ctx, exchange: str, testnet: bool, symbol: str, tick: int, items: list) -> int:
+def enqueue_acts(ctx, exchange: str, testnet: bool, tick: int, items: list) -> int:
     """One act job per chunk of bots, enqueued in one Redis round trip."""
     if not items:
         return 0
     jobs = [
-        Queue.prepare_data(act, args=(exchange, testnet, symbol, tick, items[start:start + ACT_BATCH]),
+        Queue.prepare_data(act, args=(exchange, testnet, tick, items[start:start + ACT_BATCH]),
                            timeout=ACT_TIMEOUT_SECONDS, result_ttl=60, failure_ttl=86400)
         for start in range(0, len(items), ACT_BATCH)
     ]

@@ -89,19 +89,28 @@ def conversion_price(ctx, exchange: str, asset: str, quote: str, testnet: bool =
 
 
 class MarketView:
-    """What the paper exchange and order sizing read of one venue during one tick."""
+    """What the paper exchange and order sizing read of one venue during one job: each market's
+    rules, book and price are read once per job, however many orders use them."""
 
     def __init__(self, ctx, exchange: str, testnet: bool, tick: int):
         self.ctx, self.exchange, self.testnet, self.tick = ctx, exchange, testnet, tick
+        self._books: dict[str, tuple] = {}
+        self._prices: dict[str, Decimal | None] = {}
+        self._rules: dict[str, MarketRules] = {}
 
     def rules(self, symbol: str) -> MarketRules:
-        return self.ctx.gateway.market_rules(self.exchange, symbol, self.testnet)
+        if symbol not in self._rules:
+            self._rules[symbol] = self.ctx.gateway.market_rules(self.exchange, symbol, self.testnet)
+        return self._rules[symbol]
 
     def book(self, symbol: str):
-        return order_book(self.ctx, self.exchange, symbol, self.tick, self.testnet)
+        if symbol not in self._books:
+            self._books[symbol] = order_book(self.ctx, self.exchange, symbol, self.tick, self.testnet)
+        return self._books[symbol]
 
     def price(self, symbol: str) -> Decimal | None:
-        seen = last_price(self.ctx.redis, self.exchange, symbol, self.testnet)
-        if seen is None or time.time() - seen[1] > PRICE_MAX_AGE_SECONDS:
-            return None
-        return seen[0]
+        if symbol not in self._prices:
+            seen = last_price(self.ctx.redis, self.exchange, symbol, self.testnet)
+            fresh = seen is not None and time.time() - seen[1] <= PRICE_MAX_AGE_SECONDS
+            self._prices[symbol] = seen[0] if fresh else None
+        return self._prices[symbol]

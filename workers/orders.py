@@ -12,19 +12,17 @@ recorded -> sent -> open (resting, partly filled) -> filled | canceled | rejecte
   history, ABSENT_AFTER_SECONDS after it was sent (a request can execute that late). Only then
   is it expired, and even then it is looked up for a while longer, so a fill that comes later
   still is booked.
-- Booking is idempotent: the difference between the exchange's cumulative figures and what was
-  booked is written with a conditional update on the booked amount, under a unique fill key.
+- Booking what the exchange reports is workers/booking.py's job, idempotent and in bulk.
 All times come from the database's clock.
 """
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from decimal import Decimal
 
-from exchanges import MarketRules, OrderRequest, OrderState
-from models import ORDER_IN_FLIGHT, Bot, Fill, Order, Outbox, Position, canonical, write_transaction
-from workers import accounting, claims
+from exchanges import OrderRequest
+from models import ORDER_IN_FLIGHT, Bot, Order, insert_rows, write_transaction
+from workers import claims
 
 log = logging.getLogger(__name__)
 
@@ -74,16 +72,15 @@ def record(token: int, intents: list[dict], tick: int) -> list[Order]:
         return []
     with write_transaction():
         passed = claims.fence(token, [i["bot"].id for i in intents], {i["bot"].id: i["version"] for i in intents})
-        rows = [
-            {"user": i["bot"].user_id, "bot": i["bot"].id, "symbol": i["bot"].symbol, "side": i["side"],
-             "type": i["type"], "price": i["price"], "amount": i["amount"], "tick": tick, "status": "recorded",
-             "client_order_id": client_order_id(i["bot"], i["version"], i["side"])}
+        recorded = [
+            Order(user=i["bot"].user_id, bot=i["bot"].id, symbol=i["bot"].symbol, side=i["side"], type=i["type"],
+                  price=i["price"], amount=i["amount"], tick=tick, status="recorded",
+                  client_order_id=client_order_id(i["bot"], i["version"], i["side"]))
             for i in intents if i["bot"].id in passed
         ]
-        if rows:
-            Order.insert_many(rows).execute()
-    ids = [row["client_order_id"] for row in rows]
-    return list(Order.select().where(Order.client_order_id.in_(ids)).order_by(Order.id)) if ids else []
+        for order, order_id in zip(recorded, insert_rows(Order, recorded)):
+            order.id = order_id
+    return recorded
 
 
 def mark_sent(token: int, orders: list[Order], now: dt.datetime) -> list[Order]:
@@ -154,74 +151,3 @@ def mark_absent(order: Order, now: dt.datetime) -> None:
 
 def stop_watching(order: Order, now: dt.datetime) -> None:
     Order.update(next_check_at=None, updated_at=now).where(Order.id == order.id).execute()
-
-
-def apply_state(bot: Bot, order: Order, state: OrderState, rules: MarketRules, now: dt.datetime,
-                other_fees_quote: Decimal = Decimal(0)) -> Fill | None:
-    """Bring the order up to what the exchange reports, booking any new fill exactly once.
-    Returns the new fill, or None (nothing new, or another actor booked it first)."""
-    fills_more = state.filled > order.filled
-    status = state.status
-    next_check = None
-    if status == "open" and order.type == "market":
-        next_check = now + dt.timedelta(seconds=FIRST_CHECK_SECONDS)  # should settle at once: look again soon
-    with write_transaction() as transaction:
-        if fills_more:  # the bot row's lock serializes every booking of this bot
-            Bot.update(version=Bot.version + 1, failures=0).where(Bot.id == bot.id).execute()
-        changed = Order.update(
-            status=status, filled=state.filled, cost=state.cost, fees={c: str(a) for c, a in state.fees.items()},
-            exchange_order_id=state.exchange_order_id, next_check_at=next_check, updated_at=now,
-            error="" if status != "rejected" else "refused by the exchange",
-        ).where((Order.id == order.id) & (Order.status == order.status) & (Order.filled == order.filled)).execute()
-        if not changed or not fills_more:
-            if not changed:
-                transaction.rollback()
-            return None
-        figures = accounting.difference(order.side, order.filled, order.cost, order.fees or {},
-                                        state.filled, state.cost, state.fees)
-        figures = accounting.FillFigures(figures.side, figures.amount, figures.cost, figures.fees, other_fees_quote)
-        return _book(bot, order, figures, rules, str(canonical(state.filled)), now)
-
-
-def _book(bot: Bot, order: Order, figures: accounting.FillFigures, rules: MarketRules, fill_key: str,
-          now: dt.datetime) -> Fill:
-    """Fill row, position and the owner's message; inside apply_state's transaction."""
-    position = Position.get_or_none((Position.bot == bot.id) & (Position.status == "open"))
-    realized = None
-    if order.side == "buy":
-        if position is None:
-            fresh = Bot.get_by_id(bot.id)  # the dust of the last exit joins this position
-            position = Position(user=bot.user_id, bot=bot.id, symbol=bot.symbol, amount=fresh.dust_amount,
-                                entry_cost=fresh.dust_cost, entry_price=figures.price, peak_price=figures.price)
-            Bot.update(dust_amount=0, dust_cost=0).where(Bot.id == bot.id).execute()
-        accounting.book_buy(position, figures, rules)
-    elif position is not None:
-        realized = accounting.book_sell(position, figures, rules)
-        if accounting.is_dust(position, rules, figures.price):
-            Bot.update(dust_amount=position.amount, dust_cost=position.entry_cost, cycle=Bot.cycle + 1).where(
-                Bot.id == bot.id).execute()
-            position.status, position.closed_at = "closed", now
-            position.amount, position.entry_cost = Decimal(0), Decimal(0)
-    else:
-        log.warning("sell fill of order %s booked without an open position", order.id)
-    if position is not None:
-        position.save()
-    fee, fee_currency = accounting.main_fee(figures.fees, rules)
-    fill = Fill.create(
-        user=bot.user_id, bot=bot.id, order=order.id, symbol=order.symbol, side=order.side,
-        amount=figures.amount, price=figures.price, cost=figures.cost, fee=fee, fee_currency=fee_currency,
-        fees={c: str(a) for c, a in figures.fees.items()}, fee_quote=figures.fee_quote(rules),
-        realized_profit=realized, fill_key=fill_key,
-    )
-    Outbox.create(user=bot.user_id, chat_id=bot.user.chat_id, kind="fill", payload=fill_payload(bot, fill, rules))
-    return fill
-
-
-def fill_payload(bot: Bot, fill: Fill, rules: MarketRules) -> dict:
-    return {
-        "bot_id": bot.id, "bot_name": bot.name, "mode": bot.mode, "side": fill.side,
-        "symbol": fill.symbol, "base": rules.base, "quote": rules.quote,
-        "amount": str(fill.amount), "price": str(fill.price), "cost": str(fill.cost),
-        "fee": str(fill.fee), "fee_currency": fill.fee_currency, "fees": fill.fees,
-        "realized_profit": None if fill.realized_profit is None else str(fill.realized_profit),
-    }

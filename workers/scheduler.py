@@ -6,6 +6,7 @@ before anything is enqueued, so even a brief overlap of two leaders enqueues a t
 """
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import signal
@@ -20,7 +21,7 @@ import settings as settings_module
 from logconfig import configure_logging
 from models import Bot
 from workers.context import MARKET_QUEUE, context
-from workers.evaluation import evaluate_market, market_busy_key, needs_a_look
+from workers.evaluation import MARKETS_PER_JOB, evaluate_markets, market_busy_key, needs_a_look
 from workers.health import AdminAlerts
 from workers.trading import CURRENT_TICK_KEY
 
@@ -43,17 +44,21 @@ def lead_tick(ctx, tick: int, scheduled_at: float) -> dict:
         return {"tick": tick, "claimed": False}
     ctx.redis.set(CURRENT_TICK_KEY, tick)  # decisions older than a few ticks place nothing
     queue = Queue(MARKET_QUEUE, connection=ctx.redis)
-    enqueued, lagging = 0, 0
+    busy_for = int(max(30, tick_seconds * 6))  # expires even if a worker dies mid-job
+    free, lagging = [], 0
     for exchange, testnet, symbol, timeframe in markets_in_use():
-        busy_for = int(max(30, tick_seconds * 6))  # expires even if a worker dies mid-job
-        if not ctx.redis.set(market_busy_key(exchange, symbol, timeframe, testnet), tick, nx=True, ex=busy_for):
+        if ctx.redis.set(market_busy_key(exchange, symbol, timeframe, testnet), tick, nx=True, ex=busy_for):
+            free.append((exchange, testnet, symbol, timeframe))
+        else:
             lagging += 1
-            continue
-        queue.enqueue(
-            evaluate_market, exchange, symbol, timeframe, tick, scheduled_at, testnet,
-            job_timeout=busy_for, result_ttl=30, failure_ttl=86400,
-        )
-        enqueued += 1
+    enqueued = len(free)
+    for (exchange, testnet), markets in itertools.groupby(free, key=lambda m: (m[0], m[1])):
+        markets = [(symbol, timeframe) for _, _, symbol, timeframe in markets]
+        for start in range(0, len(markets), MARKETS_PER_JOB):
+            queue.enqueue(
+                evaluate_markets, exchange, testnet, markets[start:start + MARKETS_PER_JOB], tick, scheduled_at,
+                job_timeout=busy_for, result_ttl=30, failure_ttl=86400,
+            )
     summary = {"tick": tick, "at": scheduled_at, "markets": enqueued, "lagging_markets": lagging, "claimed": True}
     ctx.redis.set("botfleet:metrics:last_tick", json.dumps(summary))
     if lagging:

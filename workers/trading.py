@@ -19,7 +19,7 @@ from exchanges.live import LiveAccount
 from exchanges.paper import PaperAccount
 from models import ApiKey, Bot, Order, Position, User, database_now
 from vault import VaultError
-from workers import failures, market_data, orders, sizing
+from workers import booking, failures, market_data, orders, sizing
 from workers.context import context
 
 log = logging.getLogger(__name__)
@@ -52,23 +52,24 @@ def is_fresh(ctx, tick: int) -> bool:
     return current is None or tick >= int(current) - STALE_TICKS
 
 
-def act(exchange: str, testnet: bool, symbol: str, tick: int, items: list) -> dict:
+def act(exchange: str, testnet: bool, tick: int, items: list) -> dict:
     """items: [bot_id, action, quote amount or None, state version, (limit price)], action buy |
-    sell | settle; with a limit price the order rests at that price instead of taking the book."""
+    sell | settle; with a limit price the order rests at that price instead of taking the book.
+    The bots may trade on several markets of the venue: each trades on its own."""
     ctx = context()
     token, claimed = ctx.claims.claim([item[0] for item in items])
     try:
         mine = set(claimed)
-        return Batch(ctx, token, exchange, bool(testnet), symbol, tick).run([i for i in items if i[0] in mine]) | {
+        return Batch(ctx, token, exchange, bool(testnet), tick).run([i for i in items if i[0] in mine]) | {
             "busy": len(items) - len(claimed)}
     finally:
         ctx.claims.release(token)
 
 
 class Batch:
-    def __init__(self, ctx, token: int, exchange: str, testnet: bool, symbol: str, tick: int):
+    def __init__(self, ctx, token: int, exchange: str, testnet: bool, tick: int):
         self.ctx, self.token, self.tick = ctx, token, tick
-        self.exchange, self.testnet, self.symbol = exchange, testnet, symbol
+        self.exchange, self.testnet = exchange, testnet
         self.market = market_data.MarketView(ctx, exchange, testnet, tick)
         self.bots: dict[int, Bot] = {}
         self.accounts: dict = {}
@@ -80,7 +81,6 @@ class Batch:
         query = (Bot.select(Bot, User, ApiKey).join(User).switch(Bot).join(ApiKey, JOIN.LEFT_OUTER)
                  .where(Bot.id.in_([i[0] for i in items])))
         self.bots = {bot.id: bot for bot in query}
-        self.rules = self.market.rules(self.symbol)
         self._open_accounts()
         self.settle()
         if is_fresh(self.ctx, self.tick):
@@ -104,10 +104,10 @@ class Batch:
         orders.expire_recorded(self.token, [o for o in pending if o.status == "recorded"], now)
         due = [o for o in pending if o.status != "recorded"
                and (o.next_check_at is None or o.next_check_at <= now)]
-        searches = []
+        reports, searches = [], []
         for order, answer in zip(due, self._call("lookup", due)):
             if isinstance(answer, OrderState):
-                self.book(order, answer, now)
+                reports.append((order, answer))
             elif answer is None:
                 step = orders.give_up_or_wait(order, now)
                 if step == "search":
@@ -123,11 +123,12 @@ class Batch:
             since_ms = int(since.replace(tzinfo=dt.timezone.utc).timestamp() * 1000)
             for order, answer in zip(searches, self._call("in_history", searches, since_ms)):
                 if isinstance(answer, OrderState):
-                    self.book(order, answer, now)
+                    reports.append((order, answer))
                 elif answer is None:
                     orders.mark_absent(order, now)
                 else:
                     self.lookup_failed(order, answer, now)
+        self.book(reports, now)
 
     def lookup_failed(self, order: Order, error: GatewayError, now: dt.datetime) -> None:
         """Keep looking, with growing pauses; tell the owner once per kind of trouble."""
@@ -144,25 +145,29 @@ class Batch:
         else:
             orders.check_later(order, now)
 
-    def book(self, order: Order, state: OrderState, now: dt.datetime) -> None:
-        bot = self.bots[order.bot_id]
-        fill = orders.apply_state(bot, order, state, self.rules, now, self._other_fees_quote(order, state))
-        if fill is not None:
-            self.booked += 1
-        elif state.final and state.filled == 0 and order.status in ("sent", "open"):
-            failures.register_failure(bot, f"The exchange ended its {order.side} order without a fill ({state.status}).")
+    def book(self, reports: list[tuple[Order, OrderState]], now: dt.datetime) -> None:
+        """Book the exchanges' answers, all in one transaction."""
+        fills = booking.book_reports([
+            booking.Report(self.bots[o.bot_id], o, state, self.market.rules(o.symbol), self._other_fees_quote(o, state))
+            for o, state in reports], now)
+        self.booked += sum(fill is not None for fill in fills)
+        for (order, state), fill in zip(reports, fills):
+            if fill is None and state.final and state.filled == 0 and order.status in ("sent", "open"):
+                failures.register_failure(self.bots[order.bot_id],
+                                          f"The exchange ended its {order.side} order without a fill ({state.status}).")
 
     def _other_fees_quote(self, order: Order, state: OrderState) -> Decimal:
         """The new fees paid in a third asset (BNB), valued in the quote now."""
         total = Decimal(0)
+        rules = self.market.rules(order.symbol)
         for currency, amount in state.fees.items():
-            if currency in (self.rules.base, self.rules.quote):
+            if currency in (rules.base, rules.quote):
                 continue
             change = amount - Decimal((order.fees or {}).get(currency, "0"))
             if change:
-                price = market_data.conversion_price(self.ctx, self.exchange, currency, self.rules.quote, self.testnet)
+                price = market_data.conversion_price(self.ctx, self.exchange, currency, rules.quote, self.testnet)
                 if price is None:
-                    log.warning("no %s/%s price to value a fee of order %s", currency, self.rules.quote, order.id)
+                    log.warning("no %s/%s price to value a fee of order %s", currency, rules.quote, order.id)
                 else:
                     total += change * price
         return total
@@ -188,11 +193,12 @@ class Batch:
         sent = orders.mark_sent(self.token, recorded, database_now())
         answers = self._call("place", sent)
         now = database_now()
+        reports = []
         for order, answer in zip(sent, answers):
             self.placed += 1
             bot = self.bots[order.bot_id]
             if isinstance(answer, OrderState):
-                self.book(order, answer, now)
+                reports.append((order, answer))
             elif isinstance(answer, KeyRejected):
                 orders.reject(order, str(answer), now)  # a refused signature placed nothing
                 failures.pause_bot(bot, KEY_REJECTED)
@@ -200,24 +206,25 @@ class Batch:
                 orders.reject(order, str(answer), now)
                 failures.register_failure(bot, str(answer))
             # Retryable: the outcome is unknown; it stays "sent" and is looked up, never resent.
+        self.book(reports, now)
 
     def intent(self, bot: Bot, action: str, quote: str | None, limit: Decimal | None) -> dict | None:
         """The order a decision asks for, sized now; None when the bot's state no longer allows it."""
-        price = self.market.price(self.symbol)
+        price, rules = self.market.price(bot.symbol), self.market.rules(bot.symbol)
         if price is None:
             return None  # no recent price: the next tick decides again
-        order_type, at = ("market", price) if limit is None else ("limit", self.rules.round_price(limit))
+        order_type, at = ("market", price) if limit is None else ("limit", rules.round_price(limit))
         if action == "buy":
             if bot.status != "running":
                 return None  # stopped since the decision: no new entries
             budget = Decimal(quote) if quote else bot.capital
             return {"side": "buy", "type": order_type, "price": None if limit is None else at,
-                    "amount": sizing.buy_amount(self.rules, budget, at)}
+                    "amount": sizing.buy_amount(rules, budget, at)}
         position = Position.get_or_none((Position.bot == bot.id) & (Position.status == "open"))
         if position is None:
             return None
         return {"side": "sell", "type": order_type, "price": None if limit is None else at,
-                "amount": sizing.sell_amount(self.rules, position.amount, at)}
+                "amount": sizing.sell_amount(rules, position.amount, at)}
 
     def _call(self, method: str, batch: list[Order], *args) -> list:
         return run_all(method, [(self.accounts[o.bot_id], orders.request_of(o)) for o in batch], *args)

@@ -6,16 +6,17 @@ from telegram.ext import ContextTypes
 
 from rpc import admin as admin_rpc
 from rpc.users import create_invite
-from telegram_bot import formatting
-from telegram_bot.access import blocking, reply, services
+from telegram_bot import formatting, i18n
+from telegram_bot.access import blocking, reply, services, telegram_language
 
 
 async def admin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Figures for operators; anyone else is told the command does not exist."""
     svc = services(context)
     chat_id = update.effective_chat.id
+    i18n.use(telegram_language(update))
     if chat_id not in svc.settings.admin_chat_ids:
-        await reply(update, formatting.error("Unknown command /admin. Send /help to see what I can do."))
+        await reply(update, formatting.unknown_command("/admin"))
         return
     if context.args and context.args[0] == "invite":
         code = await blocking(create_invite, chat_id)

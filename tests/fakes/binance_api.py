@@ -31,7 +31,7 @@ What is simulated, as Binance does it:
 - Order history: GET /api/v3/allOrders (orderId, startTime, endTime, limit; -1127 for a window over
   24 h); GET /api/v3/order by ``origClientOrderId`` finds the newest order with that id.
 - Faults: ``inject_fault`` (an HTTP error, or with status 0 a slow answer the client gives up on
-  while the order still executes), and ``inject_late_execution`` (Binance's -1007 "execution status
+  while the order still executes, or an answer held back after the order executed), and ``inject_late_execution`` (Binance's -1007 "execution status
   unknown": the order is invisible, -2013 to lookups, until it executes ``execute_after`` seconds
   later at that moment's price, honouring the duplicate rule at that moment).
 - ``set_latency``: every request waits before being handled, without holding the lock, so
@@ -354,6 +354,14 @@ class FakeBinance:
             m["book"] = {"bids": sorted(_levels(bids), key=lambda level: -level[0]),
                          "asks": sorted(_levels(asks or ()), key=lambda level: level[0])}
 
+    def set_filters(self, symbol: str, tickSize=None, stepSize=None, minQty=None, minNotional=None) -> None:
+        """Change a market's trading rules (what exchangeInfo serves and orders are checked against)."""
+        with self._lock:
+            m = self._market_by_symbol(symbol)
+            for key, value in (("tick", tickSize), ("step", stepSize), ("min_qty", minQty), ("min_notional", minNotional)):
+                if value is not None:
+                    m[key] = _dec(value)
+
     def set_book_depth(self, symbol: str, levels: int | None = None, qty=None) -> None:
         """Shape of the synthetic book: how many levels per side and the quantity of each."""
         with self._lock:
@@ -415,12 +423,16 @@ class FakeBinance:
         self._latency = float(seconds)
 
     def inject_fault(self, path_prefix: str, status: int, count: int = 1, body: dict | str | None = None,
-                     delay: float = 0, retry_after: int = 1) -> None:
+                     delay: float = 0, retry_after: int = 1, hold: float = 0) -> None:
         """The next `count` requests under `path_prefix` wait `delay` seconds, then get `status` with
-        `body` (a Binance-like default when None) or, when status is 0, are handled normally."""
+        `body` (a Binance-like default when None) or, when status is 0, are handled normally.
+
+        hold (status 0): the request is handled at once (an order is on the book and filled), but
+        its answer is held back `hold` seconds, or until the client hangs up or stop(): the moment
+        between "the exchange did it" and "the sender knows", where a sender can die."""
         with self._lock:
             self._faults.append({"prefix": path_prefix, "status": status, "remaining": count,
-                                 "body": body, "delay": delay, "retry_after": retry_after})
+                                 "body": body, "delay": delay, "retry_after": retry_after, "hold": hold})
 
     def fail_share(self, share: float, statuses=(500, 502, 503, 429, 418, "timeout"), path_prefix: str = "/api/",
                    methods=("GET", "POST", "DELETE"), timeout_delay: float = 1.5, seed: int = 7) -> None:
@@ -491,6 +503,8 @@ class FakeBinance:
             status, body = self._late_answer(handler, late)
         else:
             status, body = self._dispatch(handler.command, url.path, url.query, raw_body, api_key)
+            if fault and fault.get("hold"):
+                self._hold_until_client_leaves(handler.connection, time.time() + fault["hold"])
         with self._lock:
             entry["status"] = status
         self._write(handler, status, body, headers)

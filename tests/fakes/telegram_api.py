@@ -13,7 +13,8 @@ calls - through Python methods, or through the same operations as JSON endpoints
 /control/<method name> for a client that is not Python. inject_fault and block_chat make the
 API fail the way Telegram fails (429 with retry_after, 403 blocked, 5xx).
 
-Not modelled: groups and channels, webhook delivery (setWebhook is recorded and makes
+Groups and channels are modelled only as far as a member writing in one (send_user_message
+with chat_type). Not modelled: webhook delivery (setWebhook is recorded and makes
 getUpdates answer 409, as Telegram does), validation of the Markdown parse modes (accepted,
 counted as written), media other than photos.
 """
@@ -474,27 +475,73 @@ class FakeTelegram:
     # The user's side
 
     def send_user_message(self, chat_id: int, text: str, first_name: str = "User",
-                          username: str | None = None) -> dict:
-        """The user writes text to the bot in their private chat; returns the Message."""
+                          username: str | None = None, language_code: str = "en",
+                          chat_type: str = "private", from_id: int | None = None,
+                          caption_photo: bool = False) -> dict:
+        """The user writes text to the bot; returns the Message.
+
+        By default in their private chat (chat_id is the user's id). With chat_type "group",
+        "supergroup" or "channel", chat_id is that chat (negative) and from_id the member
+        writing. With caption_photo the text is the caption of a photo."""
         with self._cond:
-            user = {"id": chat_id, "is_bot": False, "first_name": first_name, "language_code": "en"}
-            chat = {"id": chat_id, "type": "private", "first_name": first_name}
+            user_id = chat_id if from_id is None else from_id
+            user = {"id": user_id, "is_bot": False, "first_name": first_name,
+                    "language_code": language_code}
+            if chat_type == "private":
+                chat = {"id": chat_id, "type": "private", "first_name": first_name}
+            else:
+                chat = {"id": chat_id, "type": chat_type, "title": f"Chat {chat_id}"}
             if username:
-                user["username"] = chat["username"] = username
+                user["username"] = username
+                if chat_type == "private":
+                    chat["username"] = username
             self._users[chat_id], self._chats[chat_id] = user, chat
             self._blocked.discard(chat_id)  # writing to a blocked bot unblocks it, as in Telegram
             entities = []
             command = re.match(r"/[A-Za-z0-9_]{1,64}(?:@[A-Za-z0-9_]{3,32})?(?![\w/<>])", text)
-            if command:
+            if command and not caption_photo:
                 entities.append({"type": "bot_command", "offset": 0,
                                  "length": _utf16_len(command[0])})
-            entry = self._add_entry(chat_id, from_bot=False, text=text, entities=entities)
+            photo = None
+            if caption_photo:
+                unique = f"{chat_id}-{self._next_message_id.get(chat_id, 1)}"
+                photo = {"file_id": f"photo-{unique}", "file_unique_id": f"u{unique}",
+                         "width": 800, "height": 600, "file_size": 1}
+            entry = self._add_entry(chat_id, from_bot=False, text=text, entities=entities,
+                                    photo=photo)
             message = self._message_json(chat_id, entry)
             self._push_update("message", message)
             return copy.deepcopy(message)
 
-    def press_button(self, chat_id: int, message_id: int, data: str) -> dict:
-        """The user presses the inline button with callback_data data; returns the CallbackQuery."""
+    def open_chat(self, chat_id: int, first_name: str = "User", language_code: str = "en") -> None:
+        """A user who wrote to the bot some time ago: the bot may send to them; no update now."""
+        with self._cond:
+            self._users[chat_id] = {"id": chat_id, "is_bot": False, "first_name": first_name,
+                                    "language_code": language_code}
+            self._chats[chat_id] = {"id": chat_id, "type": "private", "first_name": first_name}
+
+    def edit_user_message(self, chat_id: int, message_id: int, text: str) -> dict:
+        """The user edits one of their messages: the bot gets an edited_message update."""
+        with self._cond:
+            entry = self._find(chat_id, message_id)
+            if entry is None or entry["from_bot"]:
+                raise AssertionError(f"no user message {message_id} in chat {chat_id}")
+            entities = []
+            command = re.match(r"/[A-Za-z0-9_]{1,64}(?![\w/<>])", text)
+            if command:
+                entities.append({"type": "bot_command", "offset": 0,
+                                 "length": _utf16_len(command[0])})
+            entry.update(text=text, source=text, entities=entities, edited=True,
+                         edit_date=int(time.time()))
+            message = self._message_json(chat_id, entry)
+            self._push_update("edited_message", message)
+            return copy.deepcopy(message)
+
+    def press_button(self, chat_id: int, message_id: int, data: str, forged: bool = False) -> dict:
+        """The user presses the inline button with callback_data data; returns the CallbackQuery.
+
+        forged=True sends data the message has no button for, as a modified client can (data
+        copied from someone else's buttons, or made up)."""
         with self._cond:
             entry = self._find(chat_id, message_id)
             if entry is None or entry["deleted"] or not entry["from_bot"]:
@@ -502,7 +549,7 @@ class FakeTelegram:
             markup = entry["reply_markup"] or {}
             buttons = [b.get("callback_data") for row in markup.get("inline_keyboard", [])
                        for b in row]
-            if data not in buttons:
+            if data not in buttons and not forged:
                 raise AssertionError(
                     f"message {message_id} has no button with callback_data {data!r}: {buttons}")
             query_id = str(4_000_000_000 + len(self._queries))
@@ -527,6 +574,13 @@ class FakeTelegram:
             return copy.deepcopy(query)
 
     # What the bot did
+
+    def callback_answers(self, chat_id: int) -> list[dict]:
+        """Per button press in the chat, in order: {"id", "answer" ({"text", "show_alert"} or
+        None while unanswered), "attempts" (answerCallbackQuery calls, accepted or refused)}."""
+        with self._cond:
+            return [{"id": query_id, "answer": copy.deepcopy(q["answer"]), "attempts": q.get("attempts", 0)}
+                    for query_id, q in self._queries.items() if q["chat_id"] == chat_id]
 
     def transcript(self, chat_id: int) -> list[dict]:
         """Every message of the chat in order, the user's and the bot's.
@@ -625,8 +679,10 @@ class FakeTelegram:
         chat = lambda: int(p["chat_id"])  # noqa: E731
         operations = {
             "send_user_message": lambda: self.send_user_message(
-                chat(), p["text"], p.get("first_name", "User"), p.get("username")),
-            "press_button": lambda: self.press_button(chat(), int(p["message_id"]), p["data"]),
+                chat(), p["text"], p.get("first_name", "User"), p.get("username"),
+                p.get("language_code") or "en"),
+            "press_button": lambda: self.press_button(chat(), int(p["message_id"]), p["data"],
+                                                      bool(p.get("forged"))),
             "transcript": lambda: self.transcript(chat()),
             "bot_messages": lambda: self.bot_messages(chat()),
             "wait_for_bot_message": lambda: self.wait_for_bot_message(
@@ -912,6 +968,8 @@ class FakeTelegram:
 
     def _answer_callback(self, p):
         query = self._queries.get(str(p.get("callback_query_id")))
+        if query is not None:
+            query["attempts"] = query.get("attempts", 0) + 1
         if query is None or query["answer"] is not None:
             raise ApiError(400, "Bad Request: query is too old and response timeout expired "
                                 "or query ID is invalid")

@@ -290,6 +290,32 @@ def test_delay_fault_times_out_the_client_but_the_order_still_executes(fake):
     assert fake.orders(KEY)[0]["status"] == "FILLED"
 
 
+def test_held_answer_leaves_the_order_filled_on_the_exchange_while_the_client_waits(fake):
+    client = make_client(fake, timeout=2000)  # ms
+    client.load_markets()
+    fake.inject_fault("/api/v3/order", 0, hold=30)
+    started = time.time()
+    with ThreadPoolExecutor(1) as pool:
+        sending = pool.submit(client.create_order, "BTC/USDT", "market", "buy", 0.001)
+        deadline = time.time() + 3
+        while not fake.orders(KEY) and time.time() < deadline:
+            time.sleep(0.02)
+        assert fake.orders(KEY)[0]["status"] == "FILLED" and not sending.done()
+        with pytest.raises(ccxt.RequestTimeout):
+            sending.result()
+    assert time.time() - started < 10  # released when the client hung up, not after the hold
+
+
+def test_set_filters_changes_the_rules_exchange_info_serves_and_orders_obey(fake, client):
+    fake.set_filters("BTC/USDT", stepSize="0.001", minQty="0.001", minNotional="10")
+    fresh = make_client(fake)
+    fresh.load_markets()
+    assert fresh.market("BTC/USDT")["precision"]["amount"] == 0.001
+    assert fresh.market("BTC/USDT")["limits"]["cost"]["min"] == 10
+    with pytest.raises(ccxt.InvalidOrder):
+        client.create_order("BTC/USDT", "market", "buy", 0.0015)  # the old client's step is no longer valid
+
+
 def test_request_log_counts_public_calls(fake, client):
     fake.reset_log()
     client.fetch_ohlcv("BTC/USDT", "1m")

@@ -227,9 +227,9 @@ def ticks_doubled(redis_client) -> int:
     ids = queue.finished_job_registry.get_job_ids() + queue.started_job_registry.get_job_ids() + queue.job_ids
     seen = Counter()
     for job in Job.fetch_many(ids, connection=redis_client):
-        if job is not None:
-            exchange, symbol, timeframe, tick, _, *rest = job.args
-            seen[(exchange, symbol, timeframe, tick, tuple(rest))] += 1
+        if job is not None:  # evaluate_markets(exchange, testnet, markets, tick, scheduled_at)
+            exchange, testnet, markets, tick, *_ = job.args
+            seen.update((exchange, testnet, tuple(market), tick) for market in markets)
     return sum(n - 1 for n in seen.values() if n > 1)
 
 

@@ -37,3 +37,30 @@ def test_registering_again_makes_an_unreachable_user_reachable(database):
     User.update(reachable=False).where(User.id == user.id).execute()
     register(16, "Ed", None, "open", False)
     assert User.get_by_id(user.id).reachable is True
+
+
+def test_one_invite_code_registers_one_user_when_two_redeem_it_at_the_same_instant(database):
+    import threading
+
+    code = create_invite(1)
+    start, outcomes = threading.Barrier(2), {}
+
+    def redeem(chat_id):
+        start.wait()
+        try:
+            register(chat_id, "racer", code, "invite", False)
+            outcomes[chat_id] = "registered"
+        except UserError:
+            outcomes[chat_id] = "refused"
+        finally:
+            database.close()
+
+    racers = [threading.Thread(target=redeem, args=(chat_id,)) for chat_id in (31, 32)]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join()
+
+    assert sorted(outcomes.values()) == ["refused", "registered"]
+    assert User.select().where(User.chat_id.in_([31, 32])).count() == 1
+    assert Invite.get(Invite.code == code).used_by is not None

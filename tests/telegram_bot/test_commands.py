@@ -1,78 +1,12 @@
-"""Chat commands through the real bot process: one-line forms, bad input, and owner scoping.
-
-One service (release, bot, a worker) runs for the whole module against the fakes, a real
-Redis and a SQLite database; each test plays a different chat so tests do not share state.
-"""
+"""Chat commands through the real bot process: one-line forms, bad input, and owner scoping."""
 from __future__ import annotations
 
-import itertools
 import secrets
 
 import pytest
-import redis
-from cryptography.fernet import Fernet
 
-from tests.conftest import TELEGRAM_TOKEN, TEST_REDIS_URL
-from tests.fakes.binance_api import FakeBinance
-from tests.fakes.telegram_api import FakeTelegram
-from tests.harness import Service
-from tests.test_end_to_end import number_after, service_env
-
-WAIT = 30
-_chats = itertools.count(8001)
-
-
-@pytest.fixture(scope="module")
-def fakes():
-    telegram, binance = FakeTelegram(token=TELEGRAM_TOKEN).start(), FakeBinance().start()
-    yield telegram, binance
-    telegram.stop()
-    binance.stop()
-
-
-@pytest.fixture(scope="module")
-def service(fakes, tmp_path_factory):
-    telegram, binance = fakes
-    redis.Redis.from_url(TEST_REDIS_URL).flushdb()
-    folder = tmp_path_factory.mktemp("service")
-    env = service_env(f"sqlite:///{folder / 'botfleet.db'}", TEST_REDIS_URL, Fernet.generate_key().decode(), telegram, binance)
-    running = Service(env, folder, workers=1).start(names=("bot", "worker"))
-    yield running
-    running.stop()
-
-
-class Chat:
-    """One user's chat with the bot."""
-
-    def __init__(self, telegram: FakeTelegram, binance: FakeBinance):
-        self.telegram, self.binance, self.id = telegram, binance, next(_chats)
-
-    def say(self, text: str, expect: str = "") -> str:
-        before = len(self.telegram.bot_messages(self.id))
-        self.telegram.send_user_message(self.id, text)
-        return self.telegram.wait_for_bot_message(self.id, expect or None, timeout=WAIT, after=before)["text"]
-
-    def registered(self) -> "Chat":
-        self.say("/start", "registered")
-        return self
-
-    def with_key(self, can_withdraw=False) -> int:
-        api_key, secret = "k" + secrets.token_hex(16), secrets.token_hex(32)
-        self.binance.add_account(api_key, secret, {"USDT": "1000"}, can_withdraw=can_withdraw)
-        return number_after("Key", self.say(f"/addkey binance {api_key} {secret}", "added"))
-
-    def with_bot(self, key_ref="paper:binance") -> int:
-        return number_after("Bot", self.say(f"/newbot {key_ref} BTC/USDT 100", "Created"))
-
-
-@pytest.fixture
-def chat(service, fakes):
-    return Chat(*fakes)
-
-
-@pytest.fixture
-def user(chat):
-    return chat.registered()
+from tests.telegram_bot.chat import WAIT, Chat
+from tests.test_end_to_end import number_after
 
 
 def test_an_unregistered_chat_is_asked_to_start_first(chat):
@@ -87,7 +21,8 @@ def test_start_is_idempotent(user):
 
 def test_help_lists_every_command_with_an_example(user):
     text = user.say("/help", "botfleet")
-    for command in ("/addkey binance", "/newbot 1 BTC/USDT 100", "/startbot 1", "/deletebot 1", "/balance"):
+    for command in ("/addkey binance", "/addkey okx", "/newbot 1 BTC/USDT 100", "/startbot 1", "/deletebot 1",
+                    "/balance"):
         assert command in text
 
 
@@ -120,7 +55,7 @@ def test_addkey_without_enough_words_shows_usage_and_still_deletes_the_message(u
 
 
 def test_addkey_for_an_unknown_exchange_names_the_supported_ones(user):
-    assert "exchange (binance)" in user.say("/addkey krakenx aaaaaaaaaa bbbbbbbbbb", "⚠️")
+    assert "exchange (binance, bybit, okx)" in user.say("/addkey krakenx aaaaaaaaaa bbbbbbbbbb", "⚠️")
 
 
 def test_addkey_without_the_exchange_never_echoes_the_pasted_key(user):
@@ -143,7 +78,7 @@ def test_a_good_key_is_shown_masked_only(user):
 
 
 @pytest.mark.parametrize("words, expected", [
-    ("", "Usage: /newbot"),
+    ("paper:binance BTC/USDT", "Usage: /newbot"),
     ("paper:binance BTC/USDT lots", "Capital must be a number"),
     ("paper:binance BTC/USDT -5", "positive amount"),
     ("paper:binance BTCUSDT 100", "Symbols look like BTC/USDT"),
@@ -190,7 +125,8 @@ def test_a_key_used_by_a_running_bot_cannot_be_deleted(user):
     user.say(f"/startbot {bot_id}", "running")
     assert "Stop them first" in user.say(f"/delkey {key_id}", "⚠️")
     user.say(f"/stopbot {bot_id}", "stopped")
-    assert "deleted" in user.say(f"/delkey {key_id}", "deleted")
+    question = user.say_message(f"/delkey {key_id}", "Delete key")
+    assert "deleted" in user.press(question, f"delkey:yes:{key_id}", "deleted")["text"]
 
 
 def test_deletebot_asks_first_and_deletes_on_yes(user):
@@ -213,5 +149,29 @@ def test_trades_with_a_bad_count_shows_usage(user):
 def test_balance_of_a_key_arrives_from_a_worker(user):
     key_id = user.with_key()
     user.say(f"/balance {key_id}", "Fetching")
-    balance = user.telegram.wait_for_bot_message(user.id, "USDT: 1000 free", timeout=WAIT)
+    balance = user.telegram.wait_for_bot_message(user.id, "USDT: 1,000 free", timeout=WAIT)
     assert f"key {key_id}" in balance["text"]
+
+
+@pytest.mark.parametrize("command, title, rows", [
+    ("/daily", "Daily profit", 7), ("/daily 3", "Daily profit", 3), ("/weekly", "Weekly profit", 4),
+    ("/monthly 2", "Monthly profit", 2),
+])
+def test_period_reports_show_one_line_per_period(user, command, title, rows):
+    user.with_bot()
+    text = user.say(command, title)
+    assert text.count("no trades") == rows
+
+
+@pytest.mark.parametrize("command", ["/daily many", "/weekly 0", "/monthly 1 2"])
+def test_period_reports_with_a_bad_count_show_usage(user, command):
+    assert "Usage: /" in user.say(command, "⚠️")
+
+
+def test_performance_without_closed_trades_says_so(user):
+    assert "No closed trades yet" in user.say("/performance", "trades")
+
+
+def test_profit_shows_profit_factor_and_drawdown(user):
+    user.with_bot()
+    assert "profit factor –, max drawdown 0.00 USDT" in user.say("/profit", "Profit")

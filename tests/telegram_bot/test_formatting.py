@@ -16,7 +16,7 @@ ESCAPED = "&lt;b&gt;&amp;"
 
 
 def fill(side="buy", realized_profit=None, **overrides) -> dict:
-    """The shape workers/orders.py:fill_payload puts in the outbox."""
+    """The shape workers/booking.py:fill_payload puts in the outbox."""
     payload = {
         "bot_id": 7, "bot_name": "dipper", "mode": "paper", "side": side, "symbol": "BTC/USDT",
         "base": "BTC", "quote": "USDT", "amount": "0.00150000", "price": "64000.12345678",
@@ -41,14 +41,14 @@ def bot_view(**overrides) -> dict:
 @pytest.mark.parametrize("value, text", [
     (D("1.50000000"), "1.5"),
     (D("100"), "100"),
-    (D("1E+3"), "1000"),
+    (D("1E+3"), "1,000"),
     (D("0.00000001"), "0.00000001"),
     (D("0.000000012345"), "0.00000001"),
     ("2.000", "2"),
     (D("-3.10"), "-3.1"),
     (None, "–"),
 ])
-def test_num_has_no_exponent_no_trailing_zeros_and_at_most_8_decimals(value, text):
+def test_num_has_no_exponent_no_trailing_zeros_at_most_8_decimals_and_groups_thousands(value, text):
     assert num(value) == text
 
 
@@ -58,8 +58,8 @@ def test_num_with_places_keeps_exactly_that_many_decimals():
 
 
 @pytest.mark.parametrize("value, text", [
-    (D("64000.12345678"), "64000.123"),
-    (D("123456789.5"), "123456790"),
+    (D("64000.12345678"), "64,000.123"),
+    (D("123456789.5"), "123,456,790"),
     (D("0.00012345678"), "0.00012345678"),
     (D("0.0000012345678"), "0.0000012345678"),
     (D("1.10000000"), "1.1"),
@@ -81,7 +81,7 @@ def test_num_and_price_never_use_an_exponent_or_trailing_zeros(value):
         assert "E" not in text and "e" not in text
         assert not ("." in text and text.endswith("0"))
     assert len(num(value).partition(".")[2]) <= 8
-    shown = price(value).lstrip("-")
+    shown = price(value).lstrip("-").replace(",", "")
     digits = shown.replace(".", "").lstrip("0") if "." in shown else shown.strip("0")
     assert len(digits) <= 8  # significant digits
 
@@ -123,7 +123,7 @@ def test_not_found_escapes_the_id():
 def test_fill_message_of_an_entry_names_bot_side_symbol_amount_price_cost_fee_and_no_profit():
     text = formatting.fill_message(fill())
     assert text.startswith("🟢 BUY (paper) · bot 7 dipper · BTC/USDT")
-    assert "amount 0.0015 BTC @ 64000.123" in text
+    assert "amount 0.0015 BTC @ 64,000.123" in text
     assert "cost 96.00 USDT, fee 0.09600019 USDT" in text
     assert "profit" not in text
 
@@ -183,3 +183,17 @@ def test_joining_pieces_with_newlines_gives_back_text_cut_at_line_ends(lines, li
 @pytest.mark.parametrize("text, limit", [("\nabc", 10), ("aaaaa\n\nb", 5)])
 def test_joining_pieces_with_newlines_keeps_blank_lines(text, limit):
     assert "\n".join(split_message(text, limit=limit)) == text
+
+
+def test_the_daily_summary_names_the_day_profit_and_positions_in_the_readers_language():
+    from telegram_bot import i18n
+
+    payload = {"day": "2026-11-18", "open_positions": 2, "running_bots": 3,
+               "by_quote": {"USDT": {"profit": "1234.5", "trades": 4, "percent": "1.2"}}}
+    try:
+        i18n.use("pt_BR")
+        text = formatting.summary_message(payload)
+    finally:
+        i18n.use("en")
+    assert "Seu dia, 18 de nov. de 2026" in text and "+1.234,50 USDT (+1,20%) em 4" in text
+    assert "3 robô(s) rodando, 2 posição(ões)" in text

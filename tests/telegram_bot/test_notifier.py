@@ -4,11 +4,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from telegram.ext import AIORateLimiter, ExtBot
+from telegram.ext import ExtBot
 
 from models import Outbox, User
 from rpc.users import register
 from telegram_bot.notifier import Notifier
+from telegram_bot.rate_limits import ReplyFirstRateLimiter
 from tests.conftest import TELEGRAM_TOKEN
 
 
@@ -28,7 +29,7 @@ def user_with_open_chat(fake_telegram, chat_id: int) -> User:
 
 def deliver(fake_telegram, rounds: int = 1) -> None:
     async def run():
-        bot = ExtBot(TELEGRAM_TOKEN, base_url=f"{fake_telegram.base_url}/bot", rate_limiter=AIORateLimiter(max_retries=3))
+        bot = ExtBot(TELEGRAM_TOKEN, base_url=f"{fake_telegram.base_url}/bot", rate_limiter=ReplyFirstRateLimiter(max_retries=3))
         async with bot:
             notifier = Notifier(bot)
             for _ in range(rounds):
@@ -138,3 +139,40 @@ def test_a_chat_waiting_to_retry_does_not_hold_up_other_chats(database, fake_tel
 
     assert len(fake_telegram.bot_messages(510)) == 1
     assert Outbox.get(Outbox.user == stuck).sent_at is None
+
+
+def test_fills_turned_off_are_never_sent_and_count_as_delivered(database, fake_telegram):
+    alice = user_with_open_chat(fake_telegram, 511)
+    User.update(notify_fills="off").where(User.id == alice.id).execute()
+    fill(alice, 1)
+
+    deliver(fake_telegram)
+
+    assert unsent() == 0 and fake_telegram.bot_messages(511) == []
+
+
+def test_silent_fills_go_without_sound_and_never_share_a_message_with_loud_ones(database, fake_telegram):
+    alice = user_with_open_chat(fake_telegram, 512)
+    User.update(notify_fills="silent").where(User.id == alice.id).execute()
+    fill(alice, 1)
+    fill(alice, 2)
+    Outbox.create(user=alice, chat_id=512, kind="bot_error",
+                  payload={"bot_id": 3, "bot_name": "dip-3", "message": "Its strategy failed on the latest prices.",
+                           "paused": False, "failures": 1})
+
+    deliver(fake_telegram)
+
+    sends = [c["params"] for c in fake_telegram.calls("sendMessage") if c["params"]["chat_id"] == 512]
+    assert [bool(s.get("disable_notification")) for s in sends] == [True, False]
+    assert "bot 1" in sends[0]["text"] and "bot 2" in sends[0]["text"] and "strategy failed" in sends[1]["text"]
+
+
+def test_a_notification_is_written_in_the_users_language(database, fake_telegram):
+    alice = user_with_open_chat(fake_telegram, 513)
+    User.update(language="pt_BR").where(User.id == alice.id).execute()
+    fill(alice, 1)
+
+    deliver(fake_telegram)
+
+    [message] = fake_telegram.bot_messages(513)
+    assert message["text"].startswith("🟢 COMPRA · robô 1") and "custo 99,36 USDT" in message["text"]

@@ -67,7 +67,7 @@ def act_for(bot: Bot, action: str = "settle", quote: str | None = None, tick: in
     item = [bot.id, action, quote, fresh.version if version is None else version]
     if price is not None:
         item.append(price)
-    return act(fresh.exchange, fresh.mode == "testnet", fresh.symbol, tick, [item])
+    return act(fresh.exchange, fresh.mode == "testnet", tick, [item])
 
 
 def see_price(ctx, fake_binance, symbol: str, price: str, history: str | None = None, tick: int = 1) -> None:

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from models import Bot, Fill, Order, Position, database_now, db
 from tests.workers.conftest import act_for, make_bot, make_key, make_user, see_price
-from workers import claims, orders
+from workers import booking, claims, orders
 
 
 def _run_in_child(env: dict, bot_id: int, version: int, start: multiprocessing.Event, results) -> None:
@@ -19,7 +19,7 @@ def _run_in_child(env: dict, bot_id: int, version: int, start: multiprocessing.E
     context()  # connect before the start line, so both children race only on acting
     start.wait(10)
     bot = Bot.get_by_id(bot_id)
-    results.put(act(bot.exchange, False, bot.symbol, 1, [[bot_id, "buy", None, version]]))
+    results.put(act(bot.exchange, False, 1, [[bot_id, "buy", None, version]]))
 
 
 def test_two_threads_acting_for_one_bot_at_once_place_one_order(ctx, fake_binance):
@@ -115,9 +115,34 @@ def test_booking_the_same_exchange_report_twice_books_once(ctx, fake_binance):
     fresh = Order.get_by_id(order.id)
     report = OrderState("1", "filled", Decimal("0.00167"), Decimal("99.365"), {"BTC": Decimal("0.00000167")})
     rules = ctx.gateway.market_rules("binance", "BTC/USDT")
-    first = orders.apply_state(Bot.get_by_id(bot.id), fresh, report, rules, database_now())
-    second = orders.apply_state(Bot.get_by_id(bot.id), fresh, report, rules, database_now())  # a late writer
-    third = orders.apply_state(Bot.get_by_id(bot.id), stale_copy, report, rules, database_now())
+
+    def book(order_as_read):
+        return booking.book_reports([booking.Report(Bot.get_by_id(bot.id), order_as_read, report, rules)],
+                                    database_now())[0]
+
+    first = book(fresh)
+    second = book(fresh)  # a late writer
+    third = book(stale_copy)
 
     assert first is not None and second is None and third is None
+    assert Fill.select().where(Fill.order == order.id).count() == 1
+
+
+def test_a_report_with_less_filled_than_booked_changes_nothing(ctx, fake_binance):
+    """Cumulative figures never shrink; a stale answer must not reset what was booked, or the
+    next report would book the same fill again."""
+    user = make_user()
+    key, _, _ = make_key(ctx, fake_binance, user)
+    bot = make_bot(user, key)
+    see_price(ctx, fake_binance, "BTC/USDT", "59500")
+    act_for(bot, "buy")
+    order = Order.get(Order.bot == bot)
+    from exchanges import OrderState
+
+    rules = ctx.gateway.market_rules("binance", "BTC/USDT")
+    stale = OrderState("1", "open", order.filled / 2, order.cost / 2, {})
+    [result] = booking.book_reports([booking.Report(Bot.get_by_id(bot.id), order, stale, rules)], database_now())
+
+    assert result is None
+    assert Order.get_by_id(order.id).filled == order.filled and Order.get_by_id(order.id).status == "filled"
     assert Fill.select().where(Fill.order == order.id).count() == 1

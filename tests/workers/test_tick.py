@@ -9,7 +9,7 @@ from models import Bot
 from tests.workers.conftest import make_bot, make_user
 from workers.context import MARKET_QUEUE, TRADE_QUEUE
 from workers.claims import claim_key
-from workers.evaluation import evaluate_market
+from workers.evaluation import MARKETS_PER_JOB, evaluate_market
 from workers.scheduler import Scheduler, lead_tick, markets_in_use
 
 
@@ -45,8 +45,8 @@ def test_only_the_bots_whose_strategy_fires_get_a_trade_job(ctx, fake_binance):
 
     assert summary["acting"] == 3
     [job] = Queue(TRADE_QUEUE, connection=ctx.redis).jobs  # one act job for the market's acting bots
-    exchange, testnet, symbol, tick, items = job.args
-    assert (exchange, testnet, symbol, tick) == ("binance", False, "BTC/USDT", 1)
+    exchange, testnet, tick, items = job.args
+    assert (exchange, testnet, tick) == ("binance", False, 1)
     assert sorted(item[0] for item in items) == sorted(bot.id for bot in eager)
     assert all(item[1:3] == ["buy", "100"] for item in items)  # ids and plain values only
 
@@ -71,7 +71,7 @@ def test_a_bot_with_broken_settings_is_counted_and_the_others_still_trade(ctx, f
 
     assert summary["acting"] == 1
     [job] = Queue(TRADE_QUEUE, connection=ctx.redis).jobs
-    assert [item[0] for item in job.args[4]] == [healthy.id]
+    assert [item[0] for item in job.args[3]] == [healthy.id]
     assert Bot.get_by_id(broken.id).failures == 1
 
 
@@ -82,7 +82,7 @@ def test_stopped_bots_without_a_position_are_not_evaluated(ctx):
     assert markets_in_use() == [("binance", False, "BTC/USDT", "1m")]
 
 
-def test_a_tick_enqueues_one_job_per_market_once_even_if_led_twice(ctx):
+def test_a_tick_enqueues_each_market_once_even_if_led_twice(ctx):
     for symbol in ("BTC/USDT", "BTC/USDT", "ETH/USDT"):
         make_bot(make_user(), None, symbol=symbol)
 
@@ -90,7 +90,21 @@ def test_a_tick_enqueues_one_job_per_market_once_even_if_led_twice(ctx):
     second = lead_tick(ctx, 42, time.time())
 
     assert first["markets"] == 2 and second["claimed"] is False
-    assert Queue(MARKET_QUEUE, connection=ctx.redis).count == 2
+    jobs = Queue(MARKET_QUEUE, connection=ctx.redis).jobs
+    evaluated = [market for job in jobs for market in job.args[2]]
+    assert sorted(evaluated) == [("BTC/USDT", "1m"), ("ETH/USDT", "1m")]
+
+
+def test_markets_of_one_venue_share_jobs_of_a_few(ctx):
+    symbols = [f"C{n:03d}/USDT" for n in range(MARKETS_PER_JOB * 2 + 1)]
+    for symbol in symbols:
+        make_bot(make_user(), None, symbol=symbol)
+
+    lead_tick(ctx, 7, time.time())
+
+    jobs = Queue(MARKET_QUEUE, connection=ctx.redis).jobs
+    assert [len(job.args[2]) for job in jobs] == [MARKETS_PER_JOB, MARKETS_PER_JOB, 1]
+    assert sorted(symbol for job in jobs for symbol, _ in job.args[2]) == sorted(symbols)
 
 
 def test_a_market_still_being_evaluated_is_skipped_as_lag(ctx):
@@ -125,7 +139,7 @@ def test_a_paused_bot_holding_a_position_still_gets_its_stop_loss(ctx, fake_bina
 
     assert summary["acting"] == 1
     [job] = Queue(TRADE_QUEUE, connection=ctx.redis).jobs
-    assert job.args[4][0][:2] == [bot.id, "sell"]
+    assert job.args[3][0][:2] == [bot.id, "sell"]
 
 
 def test_a_paused_bot_without_a_position_is_left_alone(ctx, fake_binance):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from workers.strategies import dip
-from workers.strategies.base import Decision, Holding, Param, ParamError, parse_params
+from workers.strategies.base import Closes, Decision, Holding, Param, ParamError, parse_params
 
 STRATEGIES = {"dip": dip}
 DEFAULT_STRATEGY = "dip"
@@ -12,7 +12,8 @@ def get(name: str):
     try:
         return STRATEGIES[name]
     except KeyError:
-        raise ParamError(f"Unknown strategy '{name}'. Available: {', '.join(STRATEGIES)}.") from None
+        raise ParamError("Unknown strategy '{name}'. Available: {available}.", name=name,
+                         available=", ".join(STRATEGIES)) from None
 
 
 def validate(name: str, raw: dict[str, str]) -> dict[str, object]:
@@ -20,4 +21,4 @@ def validate(name: str, raw: dict[str, str]) -> dict[str, object]:
     return parse_params(get(name).PARAMS, raw)
 
 
-__all__ = ["Decision", "Holding", "Param", "ParamError", "STRATEGIES", "DEFAULT_STRATEGY", "get", "validate"]
+__all__ = ["Closes", "Decision", "Holding", "Param", "ParamError", "STRATEGIES", "DEFAULT_STRATEGY", "get", "validate"]

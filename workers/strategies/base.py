@@ -9,7 +9,14 @@ from decimal import Decimal, InvalidOperation
 
 
 class ParamError(ValueError):
-    """A strategy parameter is unknown or out of bounds; the text is shown to the user."""
+    """A strategy parameter is unknown or out of bounds; the text is shown to the user.
+
+    `template` (English, with {named} fields) and `params` let the chat translate it; str() is English.
+    """
+
+    def __init__(self, template: str, **params):
+        super().__init__(template.format(**params) if params else template)
+        self.template, self.params = template, params
 
 
 @dataclass(frozen=True)
@@ -26,18 +33,20 @@ class Param:
         if self.choices:
             value = str(raw).strip()
             if value not in self.choices:
-                raise ParamError(f"{self.name} must be one of {', '.join(self.choices)}; got '{raw}'.")
+                raise ParamError("{name} must be one of {choices}; got '{value}'.", name=self.name,
+                                 choices=", ".join(self.choices), value=raw)
             return value
         try:
             value = Decimal(str(raw).strip())
         except InvalidOperation:
-            raise ParamError(f"{self.name} must be a number; got '{raw}'.") from None
+            raise ParamError("{name} must be a number; got '{value}'.", name=self.name, value=raw) from None
         if not value.is_finite():
-            raise ParamError(f"{self.name} must be a number; got '{raw}'.")
+            raise ParamError("{name} must be a number; got '{value}'.", name=self.name, value=raw)
         if self.integer and value != value.to_integral_value():
-            raise ParamError(f"{self.name} must be a whole number; got '{raw}'.")
+            raise ParamError("{name} must be a whole number; got '{value}'.", name=self.name, value=raw)
         if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
-            raise ParamError(f"{self.name} must be between {self.low} and {self.high}; got '{raw}'.")
+            raise ParamError("{name} must be between {low} and {high}; got '{value}'.", name=self.name,
+                             low=self.low, high=self.high, value=raw)
         return int(value) if self.integer else value
 
 
@@ -70,17 +79,30 @@ def parse_params(specs: dict[str, Param], raw: dict[str, str]) -> dict[str, obje
     """Every parameter with its default, overridden by the user's name=value pairs."""
     unknown = sorted(set(raw) - set(specs))
     if unknown:
-        raise ParamError(
-            f"Unknown parameter {', '.join(unknown)}. Known: {', '.join(specs)}."
-        )
+        raise ParamError("Unknown parameter {unknown}. Known: {known}.", unknown=", ".join(unknown),
+                         known=", ".join(specs))
     params = {name: spec.default for name, spec in specs.items()}
     for name, value in raw.items():
         params[name] = specs[name].parse(value)
     return params
 
 
+class Closes(list):
+    """Closed candles' closes, oldest first, that remember their moving averages: a market's
+    thousands of bots ask for a few periods, each computed once."""
+
+    def __init__(self, values=()):
+        super().__init__(values)
+        self.averages: dict[int, Decimal | None] = {}
+
+
 def sma(closes: list[Decimal], period: int) -> Decimal | None:
-    if period <= 0 or len(closes) < period:
-        return None
-    window = closes[-period:]
-    return sum(window, Decimal(0)) / period
+    remembered = getattr(closes, "averages", None)
+    if remembered is not None and period in remembered:
+        return remembered[period]
+    average = None
+    if 0 < period <= len(closes):
+        average = sum(closes[-period:], Decimal(0)) / period
+    if remembered is not None:
+        remembered[period] = average
+    return average

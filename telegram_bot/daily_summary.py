@@ -1,0 +1,24 @@
+"""Writes each user's daily summary into the outbox at the hour they picked (the notifier then
+delivers it like any message, on, silent or off as /settings says)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from rpc.periods import write_due_summaries
+
+log = logging.getLogger(__name__)
+CHECK_SECONDS = 60
+
+
+async def run() -> None:
+    while True:
+        try:
+            written = await asyncio.to_thread(write_due_summaries)
+            if written:
+                log.info("wrote %d daily summaries", written)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("daily summaries failed; trying again in a minute")
+        await asyncio.sleep(CHECK_SECONDS)

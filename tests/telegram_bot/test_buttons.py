@@ -1,0 +1,176 @@
+"""Buttons on results and the guided forms of commands given without an id: each flow to its
+end, callback data checked against the presser, every button press answered exactly once."""
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from tests.telegram_bot.chat import WAIT, Chat
+from tests.test_end_to_end import number_after
+
+
+@pytest.fixture(scope="module")
+def service_names():
+    return ("bot", "scheduler", "worker")
+
+
+def every_press_answered_once(chat) -> bool:
+    settle(chat)
+    answers = chat.telegram.callback_answers(chat.id)
+    return bool(answers) and all(a["attempts"] == 1 and a["answer"] is not None for a in answers)
+
+
+def settle(chat) -> None:
+    """Everything sent so far has been handled (each chat's updates are handled in order)."""
+    chat.say("/help", "botfleet")
+
+
+def test_bots_has_start_stop_and_delete_buttons_that_act_and_refresh_the_list(user):
+    bot_id = user.with_bot()
+    listing = user.say_message("/bots", "Your bots")
+    assert user.buttons(listing)[f"▶️ Start {bot_id}"] == f"bot:start:{bot_id}"
+    user.press(listing, f"bot:start:{bot_id}", "is running")
+    listing = user.telegram.wait_for_bot_message(user.id, lambda m: m["message_id"] == listing["message_id"]
+                                                 and "running" in m["text"], timeout=WAIT)
+    assert f"⏹ Stop {bot_id}" in user.buttons(listing)
+    user.press(listing, f"bot:stop:{bot_id}", "stopped: no new entries")
+    question = user.press(listing, f"deletebot:ask:{bot_id}", "Delete bot")
+    user.press(question, f"deletebot:yes:{bot_id}", "deleted")
+    assert "no bots yet" in user.say("/bots", "bots")
+    assert every_press_answered_once(user)
+
+
+@pytest.mark.parametrize("command, expect", [("startbot", "is running"), ("deletebot", "Delete bot")])
+def test_a_command_without_an_id_offers_the_users_own_bots(user, fakes, command, expect):
+    other = Chat(*fakes).registered()
+    other.with_bot()
+    bot_id = user.with_bot()
+    offer = user.say_message(f"/{command}", "Which bot")
+    assert list(user.buttons(offer).values()) == [f"pick:{command}:{bot_id}"]
+    user.press(offer, f"pick:{command}:{bot_id}", expect)
+    assert every_press_answered_once(user)
+
+
+def test_a_failed_deletion_confirmation_is_answered_once(user):
+    bot_id = user.with_bot()
+    question = user.say_message(f"/deletebot {bot_id}", "Delete bot")
+    user.press(question, f"deletebot:yes:{bot_id}", "deleted")
+    user.telegram.press_button(user.id, question["message_id"], f"deletebot:yes:{bot_id}", forged=True)
+    settle(user)
+    last = user.telegram.callback_answers(user.id)[-1]
+    assert last["attempts"] == 1 and "not found" in last["answer"]["text"]
+    assert "went wrong" not in "".join(m["text"] for m in user.telegram.bot_messages(user.id))
+
+
+@pytest.mark.parametrize("forged", ["bot:stop:{bot}", "deletebot:yes:{bot}", "sell:yes:{bot}", "sell:ask:{bot}",
+                                    "pick:deletebot:{bot}", "pick:profit:{bot}", "delkey:yes:{key}",
+                                    "pick:balance:{key}", "status:refresh:{bot}", "profit:refresh:{bot}"])
+def test_callback_data_copied_from_another_user_answers_not_found_and_changes_nothing(user, fakes, forged):
+    owner = Chat(*fakes).registered()
+    key_id, bot_id = owner.with_key(), owner.with_bot()
+    owner.say(f"/startbot {bot_id}", "running")
+    mine = user.say_message("/bots", "bots")
+    user.telegram.press_button(user.id, mine["message_id"], forged.format(bot=bot_id, key=key_id), forged=True)
+    settle(user)
+    last = user.telegram.callback_answers(user.id)[-1]
+    assert last["attempts"] == 1 and "not found" in last["answer"]["text"]
+    listing = owner.say("/bots", "Your bots")
+    assert f"{bot_id} " in listing and "running" in listing
+    assert f"Key {key_id}" in owner.say("/keys", "Your keys")
+
+
+def test_delkey_without_an_id_offers_the_keys_and_asks_before_deleting(user):
+    key_id = user.with_key()
+    offer = user.say_message("/delkey", "Which key")
+    question = user.press(offer, f"pick:delkey:{key_id}", "Delete key")
+    user.press(question, f"delkey:no:{key_id}", "Kept key")
+    question = user.say_message(f"/delkey {key_id}", "Delete key")
+    user.press(question, f"delkey:yes:{key_id}", "deleted")
+    assert "no API keys" in user.say("/keys", "keys")
+    assert every_press_answered_once(user)
+
+
+def test_refresh_edits_the_message_in_place_or_says_it_is_up_to_date(user):
+    user.with_bot()
+    status = user.say_message("/status", "No open positions")
+    user.telegram.press_button(user.id, status["message_id"], "status:refresh:all")
+    settle(user)
+    assert "up to date" in user.telegram.callback_answers(user.id)[-1]["answer"]["text"]
+    profit = user.say_message("/profit", "Profit")
+    assert "profit:refresh:all" in user.buttons(profit).values()
+
+
+def test_balance_offers_the_keys_and_fetches_the_chosen_one(user):
+    key_id = user.with_key()
+    wallet = user.say_message("/balance", "paper wallet")
+    user.press(wallet, f"pick:balance:{key_id}", "Fetching")
+    user.telegram.wait_for_bot_message(user.id, "USDT: 1,000 free", timeout=WAIT)
+
+
+def test_sell_now_asks_then_the_engine_exits_the_position(user):
+    symbol = "SOL/USDT"
+    user.binance.set_history(symbol, ["150"] * 40)
+    user.binance.set_price(symbol, "150")
+    bot_id = user.with_bot(symbol=symbol)
+    user.say(f"/startbot {bot_id}", "running")
+    user.binance.set_price(symbol, "149")  # 0.67 % under the average: the dip bot buys
+    user.telegram.wait_for_bot_message(user.id, "BUY", timeout=WAIT)
+    user.binance.set_price(symbol, "150")  # neither take profit nor stop loss
+    status = user.say_message(f"/status {bot_id}", "Open positions")
+    question = user.press(status, f"sell:ask:{bot_id}", "Sell the open position")
+    user.press(question, f"sell:yes:{bot_id}", "Selling")
+    sell = user.telegram.wait_for_bot_message(user.id, "SELL", timeout=WAIT)
+    assert f"bot {bot_id}" in sell["text"] and "realized profit" in sell["text"]
+    assert "No open positions" in user.say(f"/status {bot_id}", "positions")
+    assert every_press_answered_once(user)
+
+
+def test_sell_now_without_a_position_says_so(user):
+    bot_id = user.with_bot()
+    listing = user.say_message("/bots", "Your bots")
+    user.telegram.press_button(user.id, listing["message_id"], f"sell:ask:{bot_id}", forged=True)
+    assert "no open position" in user.telegram.wait_for_bot_message(user.id, "⚠️", timeout=WAIT)["text"]
+
+
+# --- /addkey, guided ---------------------------------------------------------------------------
+
+def start_addkey(user) -> dict:
+    return user.say_message("/addkey", "step 1 of 3")
+
+
+def test_addkey_guided_deletes_each_pasted_value_and_stores_the_checked_key(user):
+    api_key, secret = "k" + secrets.token_hex(16), secrets.token_hex(32)
+    user.binance.add_account(api_key, secret, {"USDT": "50"})
+    user.press(start_addkey(user), "ak:ex:binance", "step 2 of 3")
+    user.say(api_key, "paste the secret")
+    network = user.say_message(secret, "step 3 of 3")
+    added = user.press(network, "ak:net:live", "added")
+    key_id = number_after("Key", added["text"])
+    pasted = [m for m in user.telegram.transcript(user.id) if m["text"] in (api_key, secret)]
+    assert len(pasted) == 2 and all(m["deleted"] for m in pasted)
+    assert "looked like an API secret" not in "".join(m["text"] for m in user.telegram.bot_messages(user.id))
+    assert all(api_key not in m["text"] and secret not in m["text"] for m in user.telegram.bot_messages(user.id))
+    assert f"Key {key_id}" in user.say("/keys", "Your keys")
+
+
+def test_addkey_guided_with_a_wrong_key_is_refused_and_stores_nothing(user):
+    user.press(start_addkey(user), "ak:ex:binance", "step 2 of 3")
+    user.say("kNOTAREALKEY123456", "paste the secret")
+    network = user.say_message("sNOTAREALSECRET123456", "step 3 of 3")
+    user.press(network, "ak:net:live", "⚠️")
+    assert "no API keys" in user.say("/keys", "keys")
+
+
+@pytest.mark.parametrize("step", ["exchange", "api_key", "secret", "network"])
+def test_addkey_cancel_leaves_at_every_step(user, step):
+    question = start_addkey(user)
+    if step != "exchange":
+        user.press(question, "ak:ex:binance", "step 2 of 3")
+    if step in ("secret", "network"):
+        user.say("k" + secrets.token_hex(16), "paste the secret")
+    if step == "network":
+        user.say(secrets.token_hex(32), "step 3 of 3")
+    user.say("/cancel", "Cancelled")
+    assert "I understand commands only" in user.say("hello", "commands only")
+    assert "no API keys" in user.say("/keys", "keys")
