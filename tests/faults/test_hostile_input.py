@@ -2,7 +2,7 @@
 
 Hypothesis writes every command with random arguments (text, huge text, unicode, HTML markup,
 negative, zero, NaN and enormous numbers, the victim's ids), plain text, forged callback data,
-and commands from a chat that never registered. After each input a sentinel command proves the
+commands from a chat that never registered, and commands and chatter in a group. After each input a sentinel command proves the
 bot still answers; every reply is checked. Properties: no input makes a handler fail (the
 generic "something went wrong"), no reply shows another user's data, and in the end the other
 user's rows and chat are untouched. FAULT_SUITE=long tries 10,000 inputs.
@@ -30,6 +30,7 @@ from workers import strategies
 pytestmark = pytest.mark.faults
 INPUTS = int(os.environ.get("FUZZ_INPUTS", 10_000 if LONG else 150))
 VICTIM, ATTACKER, STRANGER = 9001, 9002, 9003
+GROUPS = st.integers(-100999, -100800)  # many: Telegram lets a bot write 20 messages a minute to one group
 VICTIM_BOT_NAME, VICTIM_KEY_TAIL = "victimbotQx9", "V1ct"
 SENTINEL = "/zzsentinel"
 GENERIC_FAILURE = "Sorry, something went wrong"
@@ -130,7 +131,12 @@ def hostile_inputs(victim_ids):
         st.sampled_from(["deletebot", "deletebot", "x", ""]), st.sampled_from(["yes", "no", "", "maybe"]),
         st.one_of(st.sampled_from([str(i) for i in victim_ids]), words(victim_ids)),
     )
-    return st.one_of(command, command, plain, huge, callback)
+    group = st.builds(  # the attacker in a group with the bot: commands or chatter
+        lambda group, name, args: (group, "group", f"/{name} " + " ".join(args)),
+        GROUPS, st.sampled_from(COMMANDS), st.lists(words(victim_ids), max_size=4),
+    ) | st.builds(lambda group, text: (group, "group", text), GROUPS, st.text(min_size=1, max_size=100).filter(
+        lambda text: text.strip() and not text.startswith("/")))
+    return st.one_of(command, command, plain, huge, callback, group)
 
 
 def test_hostile_input_gets_a_clear_answer_and_touches_no_one_else(chat_service, fake_telegram_module):
@@ -145,13 +151,18 @@ def test_hostile_input_gets_a_clear_answer_and_touches_no_one_else(chat_service,
     def one_input(item):
         chat, kind, payload = item
         before = len(telegram.bot_messages(chat))
-        if kind == "callback":
-            anchor = telegram.bot_messages(chat)[-1]["message_id"]
-            telegram.forge_callback(chat, anchor, payload[:64])
+        if kind == "group":  # a command gets one "private chats only", chatter nothing
+            telegram.send_user_message(chat, payload[:4096], chat_type="group", from_id=ATTACKER)
+            telegram.send_user_message(chat, SENTINEL, chat_type="group", from_id=ATTACKER)
+            telegram.wait_for_bot_message(chat, timeout=90, after=before + payload.startswith("/"))
         else:
-            telegram.send_user_message(chat, payload[:4096])
-        telegram.send_user_message(chat, SENTINEL)
-        telegram.wait_for_bot_message(chat, SENTINEL, timeout=30, after=before)
+            if kind == "callback":
+                anchor = telegram.bot_messages(chat)[-1]["message_id"]
+                telegram.forge_callback(chat, anchor, payload[:64])
+            else:
+                telegram.send_user_message(chat, payload[:4096])
+            telegram.send_user_message(chat, SENTINEL)
+            telegram.wait_for_bot_message(chat, SENTINEL, timeout=30, after=before)
         tried.append(item)
         for message in telegram.bot_messages(chat)[before:]:
             text = message["text"]
@@ -162,6 +173,7 @@ def test_hostile_input_gets_a_clear_answer_and_touches_no_one_else(chat_service,
 
     service.assert_alive()
     assert victim_rows() == chat_service["victim_rows"]
+    assert not User.select().where(User.chat_id < 0).exists()  # a group registers nothing
     assert len(telegram.bot_messages(VICTIM)) == victim_messages
     failures = service.logs().count("handler failed")
     record({"kind": "input", "inputs": len(tried), "handler_failures": failures})
