@@ -9,6 +9,7 @@ user's rows and chat are untouched. FAULT_SUITE=long tries 10,000 inputs.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from decimal import Decimal
@@ -30,7 +31,7 @@ from workers import strategies
 pytestmark = pytest.mark.faults
 INPUTS = int(os.environ.get("FUZZ_INPUTS", 10_000 if LONG else 150))
 VICTIM, ATTACKER, STRANGER = 9001, 9002, 9003
-GROUPS = st.integers(-100999, -100800)  # many: Telegram lets a bot write 20 messages a minute to one group
+GROUP = -100900  # stands for "a group"; each input gets a fresh one (a bot may write 20 messages a minute to one)
 VICTIM_BOT_NAME, VICTIM_KEY_TAIL = "victimbotQx9", "V1ct"
 SENTINEL = "/zzsentinel"
 GENERIC_FAILURE = "Sorry, something went wrong"
@@ -132,9 +133,9 @@ def hostile_inputs(victim_ids):
         st.one_of(st.sampled_from([str(i) for i in victim_ids]), words(victim_ids)),
     )
     group = st.builds(  # the attacker in a group with the bot: commands or chatter
-        lambda group, name, args: (group, "group", f"/{name} " + " ".join(args)),
-        GROUPS, st.sampled_from(COMMANDS), st.lists(words(victim_ids), max_size=4),
-    ) | st.builds(lambda group, text: (group, "group", text), GROUPS, st.text(min_size=1, max_size=100).filter(
+        lambda name, args: (GROUP, "group", f"/{name} " + " ".join(args)),
+        st.sampled_from(COMMANDS), st.lists(words(victim_ids), max_size=4),
+    ) | st.builds(lambda text: (GROUP, "group", text), st.text(min_size=1, max_size=100).filter(
         lambda text: text.strip() and not text.startswith("/")))
     return st.one_of(command, command, plain, huge, callback, group)
 
@@ -144,12 +145,15 @@ def test_hostile_input_gets_a_clear_answer_and_touches_no_one_else(chat_service,
     victim_bot, victim_key = chat_service["ids"][VICTIM]
     victim_messages = len(telegram.bot_messages(VICTIM))
     tried = []
+    groups = itertools.count(GROUP, -1)
 
     @settings(max_examples=INPUTS, deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(hostile_inputs([victim_bot, victim_key]))
     def one_input(item):
         chat, kind, payload = item
+        if kind == "group":
+            chat = next(groups)
         before = len(telegram.bot_messages(chat))
         if kind == "group":  # a command gets one "private chats only", chatter nothing
             telegram.send_user_message(chat, payload[:4096], chat_type="group", from_id=ATTACKER)
