@@ -153,8 +153,21 @@ class FaultScene:
         self.service.signal(label, sig)
         return child.wait(timeout=wait)
 
-    def respawn(self, label: str) -> None:
-        self.service.spawn(label)
+    def respawn(self, label: str, timeout: float = 60) -> None:
+        """Start the process again and wait until it is up (a SIGTERM during its imports would
+        end it before it could handle one: nothing to test there)."""
+        log_path = self.log_dir / f"{label}.log"
+        marker = {"bot": "Application started", "scheduler": "scheduler started"}.get(label.rstrip("0123456789"))
+        seen = log_path.read_text(errors="replace").count(marker) if marker else 0
+        child = self.service.spawn(label)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if marker and log_path.read_text(errors="replace").count(marker) > seen:
+                return
+            if not marker and any(w.pid == child.pid for w in Worker.all(connection=self.redis)):
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"{label} did not start within {timeout}s\n{self.tail_logs()}")
 
     def tail_logs(self, lines: int = 40) -> str:
         parts = []
