@@ -88,10 +88,17 @@ def _strategy_orders(database, migrator):
     _add_missing_columns(database, migrator, models.Position, ["base_price"])
 
 
+def _outbox_leases(database, migrator):
+    """Outbox rows are claimed by one notifier at a time (a lease), so two `bot` processes never
+    send one message twice."""
+    _add_missing_columns(database, migrator, models.Outbox, ["lease_owner", "lease_until"])
+
+
 MIGRATIONS = [
     (1, "initial tables", _create_initial_tables),
     (2, "order lifecycle, fill keys, fences, paper exchange", _order_lifecycle),
     (4, "chat languages, notification settings, sell-now requests", _chat_preferences),
+    (5, "outbox leases", _outbox_leases),
     (6, "strategy state, order roles, grid pairs, DCA base price", _strategy_orders),
 ]
 

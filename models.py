@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import time
 from decimal import Context, Decimal
 from pathlib import Path
 
@@ -21,14 +23,19 @@ from peewee import (
     Field,
     ForeignKeyField,
     IntegerField,
+    InterfaceError,
     Model,
+    OperationalError,
     PostgresqlDatabase,
     SqliteDatabase,
     TextField,
 )
 from playhouse.db_url import connect as connect_url
+from playhouse.db_url import register_database
+from playhouse.shortcuts import ReconnectMixin
 from psycopg2.extras import execute_values
 
+log = logging.getLogger(__name__)
 db = DatabaseProxy()
 MONEY_PLACES = Decimal(1).scaleb(-18)
 MONEY_CONTEXT = Context(prec=38)
@@ -232,6 +239,10 @@ class Outbox(BaseModel):
     sent_at = DateTimeField(null=True, index=True)
     failed_at = DateTimeField(null=True)  # given up: Telegram refused it for good
     attempts = IntegerField(default=0)
+    # Which `bot` process delivers it, until when (database clock): two notifiers never send
+    # one row, and a crashed one's rows are free again once its lease ends.
+    lease_owner = CharField(null=True)
+    lease_until = DateTimeField(null=True)
 
 
 class PaperBalance(BaseModel):
@@ -277,6 +288,55 @@ class Invite(BaseModel):
     created_at = DateTimeField(default=utcnow)
 
 
+class ReconnectingPostgresqlDatabase(ReconnectMixin, PostgresqlDatabase):
+    """PostgreSQL that outlives a restart of its server: a statement that finds its connection
+    dead, or the server refusing connections for a moment, reconnects and runs again, with
+    growing pauses for up to about RECONNECT_PAUSES seconds. Only outside a transaction: a
+    transaction cut short raises (its rows were rolled back, so nothing is half-written), and
+    the next statement starts on a fresh connection."""
+
+    RECONNECT_PAUSES = (0.1, 0.25, 0.5, 1, 2, 4)
+    reconnect_errors = tuple(
+        (error, fragment)
+        for error in (OperationalError, InterfaceError)
+        for fragment in (
+            "server closed the connection", "terminating connection", "connection already closed",
+            "connection refused", "could not connect", "could not receive data", "could not send data",
+            "no connection to the server", "the database system is", "ssl connection has been closed",
+            "connection not open", "cannot rollback, database connection not open",
+        )
+    )
+
+    def _reconnect(self, func, *args, **kwargs):
+        for pause in (*self.RECONNECT_PAUSES, None):
+            try:
+                return func(*args, **kwargs)
+            except (OperationalError, InterfaceError) as error:
+                if pause is None or self.in_transaction() or not self._is_connection_lost(error):
+                    raise
+                log.warning("database connection lost (%s); reconnecting in %.2fs",
+                            str(error).splitlines()[0][:120], pause)
+            time.sleep(pause)
+            self._forget_connection()
+
+    def _forget_connection(self) -> None:
+        """Drop the dead connection; the next statement opens a new one."""
+        connection = self._state.conn
+        self._state.reset()
+        if connection is not None:
+            try:
+                connection.close()
+            except Exception:  # already dead: nothing to close
+                pass
+
+    def _is_connection_lost(self, error: Exception) -> bool:
+        text = str(error).lower()
+        return any(fragment in text for fragment in self._reconnect_errors.get(type(error), ()))
+
+
+register_database(ReconnectingPostgresqlDatabase, "postgres", "postgresql")
+
+
 ALL_MODELS = (User, ApiKey, Bot, Position, Order, Fill, Outbox, PaperBalance, PaperOrder, Invite)
 
 
@@ -294,7 +354,8 @@ def connect(database_url: str):
             returning_clause=True,  # SQLite >= 3.35: bulk writes learn their rows in one statement
         )
     else:
-        database = connect_url(database_url, field_types={"MONEY": "NUMERIC(38,18)"})
+        # connect_timeout: a server that does not answer is retried, not waited on for minutes.
+        database = connect_url(database_url, field_types={"MONEY": "NUMERIC(38,18)"}, connect_timeout=5)
     db.initialize(database)
     return database
 

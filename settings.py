@@ -5,6 +5,7 @@ naming the variable, and the process's entry point turns that into a clear exit.
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 from dataclasses import dataclass, field
@@ -74,10 +75,18 @@ def _get(environ, name: str) -> str | None:
     return value.strip() if value and value.strip() else None
 
 
+def _as_fernet_key(key: str) -> str:
+    """A 64-hex-digit secret (what a platform's secret generator makes, e.g. app.json's
+    "generator": "secret") stands for the 32 bytes it spells, as a Fernet key."""
+    if len(key) == 64 and all(c in "0123456789abcdefABCDEF" for c in key):
+        return base64.urlsafe_b64encode(bytes.fromhex(key)).decode()
+    return key
+
+
 def _parse_fernet_keys(raw: str | None) -> tuple[str, ...]:
     if raw is None:
         return ()
-    keys = tuple(k.strip() for k in raw.split(",") if k.strip())
+    keys = tuple(_as_fernet_key(k.strip()) for k in raw.split(",") if k.strip())
     for position, key in enumerate(keys, start=1):
         try:
             Fernet(key.encode())

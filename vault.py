@@ -27,6 +27,13 @@ class Vault:
         except InvalidToken:
             raise VaultError("a stored credential cannot be decrypted with FERNET_KEYS") from None
 
+    def rotate(self, token: str) -> str:
+        """The same secret encrypted under the first key (MultiFernet.rotate: nothing in clear leaves here)."""
+        try:
+            return self._fernet.rotate(token.encode()).decode()
+        except InvalidToken:
+            raise VaultError("a stored credential cannot be decrypted with FERNET_KEYS") from None
+
     def __repr__(self) -> str:  # never show key material, even in a debugger or traceback
         return "Vault(<keys hidden>)"
 

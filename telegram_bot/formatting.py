@@ -681,8 +681,21 @@ def broadcast_message(p: dict) -> Html:
     return join([t("<b>Announcement</b>"), escape(p["text"])])
 
 
+def admin_alert_message(p: dict) -> Html:
+    """The scheduler's word to the admins (workers/health.py): what is wrong and what to do."""
+    if p["problem"] == "no_worker":
+        head = t("🚨 <b>botfleet</b>: no worker is alive, so no bot trades. Start a worker process.")
+    elif p["problem"] == "tick_lag":
+        head = t("🚨 <b>botfleet</b>: the tick lags {lag}s, more than three periods. Add workers.",
+                 lag=num(Decimal(str(round(p.get("last_lag") or 0, 1)))))
+    else:
+        head = t("🚨 <b>botfleet</b>: no tick for more than three periods. Is a scheduler running?")
+    queues = ", ".join(f"{name} {count}" for name, count in (p.get("queues") or {}).items())
+    return join([head, t("workers {workers}, queued: {queues}", workers=p.get("workers"), queues=queues)])
+
+
 OUTBOX_FORMATS = {"fill": fill_message, "bot_error": bot_error_message, "balance": balance_message,
-                  "summary": summary_message, "broadcast": broadcast_message}
+                  "summary": summary_message, "broadcast": broadcast_message, "admin_alert": admin_alert_message}
 
 
 def outbox_text(kind: str, payload: dict) -> Html:

@@ -93,7 +93,17 @@ async def on_startup(application: Application) -> None:
     await publish_command_menu(application.bot)
     notifier = Notifier(application.bot)
     loop = asyncio.get_running_loop()
-    application.bot_data["tasks"] = [loop.create_task(notifier.run()), loop.create_task(daily_summary.run())]
+    application.bot_data["notifier"] = notifier
+    application.bot_data["notifier_task"] = loop.create_task(notifier.run())
+    application.bot_data["tasks"] = [loop.create_task(daily_summary.run())]
+
+
+async def on_stop(application: Application) -> None:
+    """SIGTERM (a dyno restart): the notifier finishes the message in hand and hands the rest
+    back, while the bot can still send."""
+    task = application.bot_data.get("notifier_task")
+    if task:
+        await application.bot_data["notifier"].stop(task)
 
 
 async def on_shutdown(application: Application) -> None:
@@ -111,6 +121,7 @@ def build_application(config: settings_module.Settings) -> Application:
         .concurrent_updates(ChatOrderedUpdateProcessor())  # chats at once, each chat's updates in order
         .persistence(RedisPersistence(config.require_redis_url()))  # conversations survive a restart
         .post_init(on_startup)
+        .post_stop(on_stop)
         .post_shutdown(on_shutdown)
         .build()
     )

@@ -5,43 +5,90 @@ message (cut below 4096 characters at row boundaries). A row is marked sent only
 Telegram accepted the piece that carries it. Rate limits and 429 retries are
 python-telegram-bot's AIORateLimiter's job (telegram_bot/rate_limits.py lets replies go first);
 a 403 marks the user unreachable and keeps the rows for when they come back; other failures
-back off and try again. Each user's /settings say whether a kind of message goes out with
-sound, silently, or not at all; it is written in the user's language.
+back off and try again, for as long as it takes: only Telegram's permanent refusals (400) give
+a row up. Each user's /settings say whether a kind of message goes out with sound, silently, or
+not at all; it is written in the user's language.
+
+Any number of `bot` processes may run (a scaled webhook, or the old and new dyno of a deploy):
+each claims the rows it sends with a lease (one notifier per chat at a time, claims taken one
+after another), renews it before every message and sends nothing it no longer holds. A row
+Telegram accepted but that could not be marked sent (the database away) is remembered and
+marked later, never sent again by this process.
 """
 from __future__ import annotations
 
 import asyncio
 import base64
+import datetime as dt
 import functools
 import logging
+import os
+import socket
+import time
+import uuid
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
+from peewee import PostgresqlDatabase
 from telegram import Bot
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
-from models import Outbox, User, utcnow
+from models import Outbox, User, database_now, db, utcnow, write_transaction
 from rpc.preferences import delivery_level
 from telegram_bot import formatting, i18n, strategy_texts
 from telegram_bot.rate_limits import NOTIFICATION
 
 log = logging.getLogger(__name__)
 
-BATCH_ROWS = 1000
+BATCH_ROWS = 1000  # at 30 messages a second, well within one lease
 IDLE_SLEEP_SECONDS = 0.2
-MAX_BACKOFF_SECONDS = 60
-MAX_ATTEMPTS = 12  # with doubling backoff, about ten minutes of trying
+MAX_BACKOFF_SECONDS = 30
+LEASE_SECONDS = 120
+CLAIM_LOCK = 4242007  # PostgreSQL advisory lock: notifiers take their claims one at a time
 
 
-def pending_rows(waiting_chats: list[int]) -> list[Outbox]:
-    """Unsent rows of reachable users, oldest first, leaving out chats that wait to retry
-    (so one chat's backlog never starves the others)."""
-    query = (Outbox.select(Outbox, User).join(User)  # the user's language and preferences come along
-             .where(Outbox.sent_at.is_null() & Outbox.failed_at.is_null() & (User.reachable == True)))  # noqa: E712
-    if waiting_chats:
-        query = query.where(Outbox.chat_id.not_in(waiting_chats))
-    return list(query.order_by(Outbox.id).limit(BATCH_ROWS))
+def claim_rows(owner: str, waiting_chats: list[int], lease_seconds: float = LEASE_SECONDS) -> list[Outbox]:
+    """Lease this notifier the unsent rows of reachable users, oldest first, leaving out chats
+    that wait to retry here (one chat's backlog never starves the others) and chats another
+    notifier holds (a chat's messages stay in order)."""
+    unsent = Outbox.sent_at.is_null() & Outbox.failed_at.is_null()
+    if not Outbox.select(Outbox.id).where(unsent).limit(1).exists():
+        return []  # nothing to send: no write lock taken (SQLite has only one)
+    with write_transaction():
+        if isinstance(db.obj, PostgresqlDatabase):
+            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (CLAIM_LOCK,))  # SQLite: the write lock
+        now = database_now()
+        held_by_others = Outbox.select(Outbox.chat_id).where(
+            unsent & (Outbox.lease_until > now) & (Outbox.lease_owner != owner))
+        reachable = User.select(User.id).where(User.reachable == True)  # noqa: E712 (peewee expression)
+        query = Outbox.select(Outbox.id).where(unsent & Outbox.user.in_(reachable) & Outbox.chat_id.not_in(held_by_others))
+        if waiting_chats:
+            query = query.where(Outbox.chat_id.not_in(waiting_chats))
+        ids = [row.id for row in query.order_by(Outbox.id).limit(BATCH_ROWS)]
+        if not ids:
+            return []
+        Outbox.update(lease_owner=owner, lease_until=now + dt.timedelta(seconds=lease_seconds)).where(
+            Outbox.id.in_(ids)).execute()
+    # The user's language and preferences come along.
+    return list(Outbox.select(Outbox, User).join(User).where(Outbox.id.in_(ids)).order_by(Outbox.id))
+
+
+def renew_lease(owner: str, row_ids: list[int], until: dt.datetime) -> bool:
+    """Extend the lease right before sending; False when another notifier took the rows over."""
+    changed = Outbox.update(lease_until=until).where(
+        Outbox.id.in_(row_ids) & (Outbox.lease_owner == owner) & Outbox.sent_at.is_null()).execute()
+    return changed == len(row_ids)
+
+
+def release_leases(owner: str, row_ids: list[int] | None = None) -> None:
+    """Hand this notifier's unsent rows back (the end of a chat's turn, a clean stop): whoever
+    comes next need not wait for the leases to end."""
+    query = Outbox.update(lease_owner=None, lease_until=None).where(
+        (Outbox.lease_owner == owner) & Outbox.sent_at.is_null())
+    if row_ids is not None:
+        query = query.where(Outbox.id.in_(row_ids))
+    query.execute()
 
 
 def mark_sent(row_ids: list[int]) -> None:
@@ -49,9 +96,8 @@ def mark_sent(row_ids: list[int]) -> None:
 
 
 def mark_failed_attempt(row_ids: list[int]) -> None:
-    """Count a failed attempt; rows that failed MAX_ATTEMPTS times are given up."""
+    """Count a failed attempt; the rows stay due (a temporary failure never gives a message up)."""
     Outbox.update(attempts=Outbox.attempts + 1).where(Outbox.id.in_(row_ids)).execute()
-    Outbox.update(failed_at=utcnow()).where(Outbox.id.in_(row_ids) & (Outbox.attempts >= MAX_ATTEMPTS)).execute()
 
 
 def mark_given_up(row_ids: list[int]) -> None:
@@ -109,7 +155,11 @@ def render(rows: list[Outbox], silent: set[int], language: str) -> list[tuple[st
 class Notifier:
     def __init__(self, bot: Bot):
         self.bot = bot
+        self.owner = f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.backoff: dict[int, tuple[float, float]] = {}  # chat -> (retry at, current delay)
+        self.unrecorded: set[int] = set()  # accepted by Telegram, not yet marked sent
+        self.stopping = False
+        self._lease_base: tuple[dt.datetime, float] | None = None  # (database clock, monotonic) at the claim
         # Its own threads for its database work and its formatting, so neither blocks the event loop
         # nor queues replies' database work behind a drain.
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="notifier")
@@ -119,8 +169,30 @@ class Notifier:
     def off_loop(self, function, *args):
         return asyncio.get_running_loop().run_in_executor(self.executor, functools.partial(function, *args))
 
+    def lease_until(self) -> dt.datetime:
+        database_time, taken = self._lease_base
+        return database_time + dt.timedelta(seconds=time.monotonic() - taken + LEASE_SECONDS)
+
+    def wait(self, chat_id: int, error: Exception) -> None:
+        delay = min(MAX_BACKOFF_SECONDS, self.backoff.get(chat_id, (0, 0.5))[1] * 2)
+        self.backoff[chat_id] = (time.monotonic() + delay, delay)
+        log.warning("delivery to chat %s failed (%s); retrying in %.1fs", chat_id, type(error).__name__, delay)
+
     async def deliver_chat(self, chat_id: int, user_id: int, rows: list[Outbox]) -> None:
-        loop = asyncio.get_running_loop()
+        """Send one chat's rows; any failure stays with this chat (the round goes on for the others)."""
+        try:
+            await self._deliver_chat(chat_id, user_id, rows)
+        except Exception as error:  # the database away while marking, a text that cannot be made
+            self.wait(chat_id, error)
+        try:  # what is left goes back, except what Telegram has accepted and waits to be marked
+            await self.off_loop(release_leases, self.owner, [r.id for r in rows if r.id not in self.unrecorded])
+        except Exception:
+            log.warning("could not hand back the rows of chat %s; their lease ends by itself", chat_id)
+
+    async def _deliver_chat(self, chat_id: int, user_id: int, rows: list[Outbox]) -> None:
+        rows = [row for row in rows if row.id not in self.unrecorded]  # sent: only the marking is due
+        if not rows:
+            return
         language = rows[0].user.language
         levels = {row.id: delivery_level(row.user, row.kind) for row in rows}
         muted = [row.id for row in rows if levels[row.id] == "off"]
@@ -134,6 +206,11 @@ class Notifier:
         for text, row_ids, completes, quiet in await self.off_loop(render, rows, silent, language):
             if given_up.issuperset(row_ids):
                 continue
+            if self.stopping:
+                return  # a clean stop comes between messages, never inside one
+            if not await self.off_loop(renew_lease, self.owner, row_ids, self.lease_until()):
+                log.info("rows of chat %s were taken over by another notifier", chat_id)
+                return
             try:
                 await self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, disable_notification=quiet,
                                             **self.yield_to_replies)
@@ -147,14 +224,14 @@ class Notifier:
                 await self.off_loop(mark_given_up, row_ids)
                 given_up.update(row_ids)
                 continue
-            except TelegramError as error:
-                delay = min(MAX_BACKOFF_SECONDS, self.backoff.get(chat_id, (0, 0.5))[1] * 2)
-                self.backoff[chat_id] = (loop.time() + delay, delay)
-                log.warning("delivery to chat %s failed (%s); retrying in %.1fs", chat_id, type(error).__name__, delay)
+            except TelegramError as error:  # 5xx, 429 beyond the rate limiter, network: temporary
+                self.wait(chat_id, error)
                 await self.off_loop(mark_failed_attempt, [r.id for r in rows])
                 return
             if completes:
+                self.unrecorded.update(row_ids)
                 await self.off_loop(mark_sent, row_ids)
+                self.unrecorded.difference_update(row_ids)
         self.backoff.pop(chat_id, None)
 
     async def deliver_photo(self, row: Outbox) -> None:
@@ -196,11 +273,20 @@ class Notifier:
             return
         await self.off_loop(mark_sent, ids)
 
+    async def record_sent(self) -> None:
+        """Mark what Telegram accepted while the database was away."""
+        if self.unrecorded:
+            done = list(self.unrecorded)
+            await self.off_loop(mark_sent, done)
+            self.unrecorded.difference_update(done)
+
     async def deliver_once(self) -> int:
         """Send what is pending now; returns how many rows were looked at."""
-        now = asyncio.get_running_loop().time()
+        await self.record_sent()
+        now = time.monotonic()
         waiting = [chat for chat, (retry_at, _) in self.backoff.items() if retry_at > now]
-        rows = await self.off_loop(pending_rows, waiting)
+        self._lease_base = (await self.off_loop(database_now), time.monotonic())
+        rows = await self.off_loop(claim_rows, self.owner, waiting)
         by_chat: dict[int, list[Outbox]] = defaultdict(list)
         photos = []
         edits: dict[tuple[int, int], list[Outbox]] = defaultdict(list)
@@ -215,7 +301,7 @@ class Notifier:
         return len(rows)
 
     async def run(self) -> None:
-        while True:
+        while not self.stopping:
             try:
                 seen = await self.deliver_once()
             except asyncio.CancelledError:
@@ -223,5 +309,20 @@ class Notifier:
             except Exception:
                 log.exception("outbox delivery round failed")
                 seen = 0
-            if seen < BATCH_ROWS:  # a full batch means more is waiting: go on at once
+            if seen < BATCH_ROWS and not self.stopping:  # a full batch means more is waiting: go on at once
                 await asyncio.sleep(IDLE_SLEEP_SECONDS)
+        try:
+            await self.record_sent()
+            await self.off_loop(release_leases, self.owner)
+        except Exception:
+            log.warning("could not hand the outbox back on stopping; its leases end by itself")
+
+    async def stop(self, task: asyncio.Task, timeout: float = 10) -> None:
+        """Finish the message in hand, hand the rest back, then end the task."""
+        self.stopping = True
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout)
+        except asyncio.TimeoutError:
+            task.cancel()
+        except Exception:
+            log.exception("outbox delivery stopped with an error")

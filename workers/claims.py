@@ -5,13 +5,15 @@ A thread of the holding process renews its claims while it lives, so a killed wo
 free again within CLAIM_TTL, not minutes. A holder that lost its claim anyway (paused by the OS,
 a slow network) is stopped by the fence: every write that acts for a bot first raises the bot's
 `fence` to the writer's token, and a writer whose token is older than the fence is refused.
+Tokens keep growing even when Redis restarts empty: a counter found below what this process
+has seen is raised above every fence in the database first.
 """
 from __future__ import annotations
 
 import logging
 import threading
 
-from peewee import Case
+from peewee import Case, fn
 
 from models import Bot
 
@@ -25,6 +27,10 @@ for i, key in ipairs(KEYS) do
   if redis.call('GET', key) == ARGV[1] then redis.call('PEXPIRE', key, ARGV[2]); renewed = renewed + 1 end
 end
 return renewed
+"""
+_RAISE_AND_TAKE = """
+if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return redis.call('INCR', KEYS[1])
 """
 _RELEASE = """
 for i, key in ipairs(KEYS) do
@@ -52,6 +58,8 @@ class ClaimKeeper:
         self.redis, self.ttl_ms = redis_client, ttl_ms
         self._held: dict[int, list[int]] = {}
         self._lock = threading.Lock()
+        self._floor: int | None = None  # the highest token this process knows was handed out
+        self._raise_and_take = redis_client.register_script(_RAISE_AND_TAKE)
         self._renew = redis_client.register_script(_RENEW)
         self._release = redis_client.register_script(_RELEASE)
         self._thread = threading.Thread(target=self._renew_forever, name="claim-keeper", daemon=True)
@@ -59,7 +67,7 @@ class ClaimKeeper:
 
     def claim(self, bot_ids: list[int]) -> tuple[int, list[int]]:
         """(token, the bots claimed): a bot another actor holds is left out."""
-        token = int(self.redis.incr(TOKEN_KEY))
+        token = self._next_token()
         pipe = self.redis.pipeline(transaction=False)
         for bot_id in bot_ids:
             pipe.set(claim_key(bot_id), token, nx=True, px=self.ttl_ms)
@@ -67,6 +75,17 @@ class ClaimKeeper:
         with self._lock:
             self._held[token] = claimed
         return token, claimed
+
+    def _next_token(self) -> int:
+        token = int(self.redis.incr(TOKEN_KEY))
+        if self._floor is None:
+            self._floor = highest_fence()
+        if token <= self._floor:  # Redis lost its counter: carry on above every fence written
+            self._floor = max(self._floor, highest_fence())
+            log.warning("claim tokens restarted at %s; going on from %s", token, self._floor)
+            token = int(self._raise_and_take(keys=[TOKEN_KEY], args=[self._floor]))
+        self._floor = max(self._floor, token)
+        return token
 
     def release(self, token: int) -> None:
         with self._lock:
@@ -87,6 +106,10 @@ class ClaimKeeper:
                         self._renew(keys=keys, args=[token, self.ttl_ms])
                 except Exception:  # Redis away: the claims lapse, and the fence keeps us harmless
                     log.warning("could not renew bot claims", exc_info=True)
+
+
+def highest_fence() -> int:
+    return int(Bot.select(fn.MAX(Bot.fence)).scalar() or 0)
 
 
 def fence(token: int, bot_ids: list[int], versions: dict[int, int] | None = None) -> set[int]:

@@ -22,6 +22,7 @@ from logconfig import configure_logging
 from models import Bot
 from workers.context import MARKET_QUEUE, context
 from workers.evaluation import MARKETS_PER_JOB, evaluate_markets, market_busy_key, needs_a_look
+from workers.health import AdminAlerts
 from workers.trading import CURRENT_TICK_KEY
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ class Scheduler:
         self.lock = ctx.redis.lock(LEADER_KEY, timeout=ttl, blocking=False, thread_local=False)
         self.lock.local.token = f"scheduler-{uuid.uuid4().hex}".encode()
         self.leading = False
+        self.alerts = AdminAlerts(ctx.redis, ctx.settings.admin_chat_ids, ctx.settings.tick_seconds)
 
     def ensure_leadership(self) -> bool:
         try:
@@ -95,6 +97,7 @@ class Scheduler:
             try:
                 if self.ensure_leadership():
                     lead_tick(self.ctx, tick, scheduled_at)
+                    self.alerts.observe()
             except RedisError:
                 log.warning("Redis unavailable during tick %s; trying again next tick", tick)
             except Exception:

@@ -3,16 +3,38 @@
 A SimpleWorker runs jobs in-process: no fork per job, so the database connection, the
 Redis pool and the loaded markets are reused, about three times the throughput of a
 forking worker. A job's own exceptions are caught by RQ and never stop the worker.
+
+RQ's loop ends on an error of its own (Redis gone in the middle of finishing a job, for
+example); unless a stop was asked for (SIGTERM: the current job finishes first), a new worker
+takes its place once Redis answers again, so a Redis restart never needs a hand.
 """
 from __future__ import annotations
 
+import logging
+import signal
 import sys
+import time
 
+from redis.exceptions import RedisError
 from rq import SimpleWorker
 
 import settings as settings_module
 from logconfig import configure_logging
 from workers.context import QUEUES, context
+
+log = logging.getLogger(__name__)
+RESTART_PAUSE_SECONDS = 1
+
+
+class BotfleetWorker(SimpleWorker):
+    """A SimpleWorker that remembers a stop was asked for (RQ forgets it when idle), so that
+    main() ends instead of starting another."""
+
+    stop_asked = False
+
+    def request_stop(self, signum, frame):
+        BotfleetWorker.stop_asked = True
+        super().request_stop(signum, frame)
 
 
 def main() -> int:
@@ -22,8 +44,18 @@ def main() -> int:
         print(f"worker: {error}", file=sys.stderr)
         return 2
     configure_logging("worker", ctx.settings.secrets)
-    worker = SimpleWorker(list(QUEUES), connection=ctx.redis)
-    worker.work(with_scheduler=True, logging_level="WARNING")
+    while not BotfleetWorker.stop_asked:
+        worker = BotfleetWorker(list(QUEUES), connection=ctx.redis)
+        try:
+            worker.work(with_scheduler=True, logging_level="WARNING")
+        except (RedisError, OSError):
+            log.warning("the worker lost Redis", exc_info=True)
+        if BotfleetWorker.stop_asked:  # SIGTERM or SIGINT, handled by RQ while work() runs
+            break
+        signal.signal(signal.SIGTERM, lambda *_: setattr(BotfleetWorker, "stop_asked", True))
+        signal.signal(signal.SIGINT, lambda *_: setattr(BotfleetWorker, "stop_asked", True))
+        log.warning("the worker stopped without being asked to (Redis away?); starting again")
+        time.sleep(RESTART_PAUSE_SECONDS)
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from telegram import Update
 from telegram.constants import ParseMode
+from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
 from rpc import bots as bot_rpc
@@ -98,10 +99,19 @@ async def deletebot_answer(update: Update, context: ContextTypes.DEFAULT_TYPE, u
         await ask_deletion(update, user, bot_id)
         return
     if answer != "yes":
-        await query.edit_message_text(formatting.bot_kept(bot_id), parse_mode=ParseMode.HTML)
+        await edit_into_answer(query, formatting.bot_kept(bot_id), parse_mode=ParseMode.HTML)
         return
     bot = await blocking(bot_rpc.delete_bot, user, bot_id)
-    await query.edit_message_text(formatting.bot_deleted(bot), parse_mode=ParseMode.HTML)
+    await edit_into_answer(query, formatting.bot_deleted(bot), parse_mode=ParseMode.HTML)
+
+
+async def edit_into_answer(query, text: str, **kwargs) -> None:
+    """Turn the question into its answer; a second tap on the same button changes nothing."""
+    try:
+        await query.edit_message_text(text, **kwargs)
+    except BadRequest as error:
+        if "not modified" not in error.message.lower():
+            raise
 
 
 async def picked(update: Update, context: ContextTypes.DEFAULT_TYPE, user, command: str, bot_id: str) -> None:

@@ -54,6 +54,7 @@ import copy
 import hashlib
 import hmac
 import json
+import random
 import secrets
 import select
 import socket
@@ -250,6 +251,7 @@ class FakeBinance:
         self._log: list[dict] = []
         self._faults: list[dict] = []
         self._late_faults: list[dict] = []
+        self._shares: list[dict] = []  # fail_share: a random share of requests fails
         self._late: list[dict] = []  # requests accepted under a late-execution fault
         self._timers: list[threading.Timer] = []
         self._latency = 0.0
@@ -432,6 +434,19 @@ class FakeBinance:
             self._faults.append({"prefix": path_prefix, "status": status, "remaining": count,
                                  "body": body, "delay": delay, "retry_after": retry_after, "hold": hold})
 
+    def fail_share(self, share: float, statuses=(500, 502, 503, 429, 418, "timeout"), path_prefix: str = "/api/",
+                   methods=("GET", "POST", "DELETE"), timeout_delay: float = 1.5, seed: int = 7) -> None:
+        """From now on a `share` of the requests of `methods` under `path_prefix` fail, each with a
+        status drawn from `statuses`; "timeout" holds the request `timeout_delay` seconds, then
+        executes it (the client has given up by then, so it does not know the outcome). Rules add
+        up (the first that matches decides); share=0 removes them all."""
+        with self._lock:
+            if not share:
+                self._shares.clear()
+                return
+            self._shares.append({"share": share, "statuses": tuple(statuses), "prefix": path_prefix,
+                                 "methods": tuple(methods), "delay": timeout_delay, "random": random.Random(seed)})
+
     def inject_late_execution(self, path_prefix: str = "/api/v3/order", execute_after: float = 45.0,
                               count: int = 1, answer: str = "timeout", status: int = 408) -> None:
         """The next `count` authenticated POSTs under `path_prefix` are accepted but executed only
@@ -459,6 +474,7 @@ class FakeBinance:
         with self._lock:
             self._faults.clear()
             self._late_faults.clear()
+            self._shares.clear()
 
     # ----------------------------------------------------------------- HTTP plumbing
 
@@ -477,7 +493,7 @@ class FakeBinance:
                  "params": params, "api_key": api_key, "time": time.time(), "status": None}
         with self._lock:
             self._log.append(entry)
-            fault = self._take_fault(url.path)
+            fault = self._take_fault(url.path, handler.command)
         if fault and fault["delay"]:
             time.sleep(fault["delay"])  # outside the lock: other requests keep flowing
         headers: dict[str, str] = {}
@@ -526,13 +542,19 @@ class FakeBinance:
             raise BinanceError(400, -1022, "Signature for this request is not valid.")
         return account
 
-    def _take_fault(self, path: str) -> dict | None:
+    def _take_fault(self, path: str, method: str = "GET") -> dict | None:
         for fault in self._faults:
             if path.startswith(fault["prefix"]):
                 fault["remaining"] -= 1
                 if fault["remaining"] <= 0:
                     self._faults.remove(fault)
                 return fault
+        share = next((r for r in self._shares if path.startswith(r["prefix"]) and method in r["methods"]), None)
+        if share and share["random"].random() < share["share"]:
+            status = share["random"].choice(share["statuses"])
+            if status == "timeout":
+                return {"status": 0, "delay": share["delay"], "body": None, "retry_after": 1}
+            return {"status": status, "delay": 0, "body": None, "retry_after": 1}
         return None
 
     @staticmethod

@@ -378,8 +378,10 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # PTB opens many connections at once; don't drop SYNs
 
-    def __init__(self, fake: FakeTelegram):
-        super().__init__(("127.0.0.1", 0), _Handler)
+    allow_reuse_address = True  # come_back() listens on the same port again at once
+
+    def __init__(self, fake: FakeTelegram, port: int = 0):
+        super().__init__(("127.0.0.1", port), _Handler)
         self.fake = fake
 
     def handle_error(self, request, client_address):
@@ -448,6 +450,21 @@ class FakeTelegram:
             self._server.server_close()
             self._thread.join(5)
             self._server = None
+
+    def go_offline(self):
+        """Telegram unreachable: the port refuses connections (and held long polls end) until
+        come_back(); chats, messages and queued updates are kept."""
+        port = self._server.server_address[1]
+        self.stop()
+        self._offline_port = port
+
+    def come_back(self):
+        with self._cond:
+            self._stopping = False
+        self._server = _Server(self, self._offline_port)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        name="fake-telegram", daemon=True)
+        self._thread.start()
 
     def __enter__(self) -> FakeTelegram:
         return self.start()
@@ -538,6 +555,19 @@ class FakeTelegram:
             query_id = str(4_000_000_000 + len(self._queries))
             query = {"id": query_id, "from": self._users[chat_id],
                      "message": self._message_json(chat_id, entry),
+                     "chat_instance": str(chat_id * 7919), "data": data}
+            self._queries[query_id] = {"chat_id": chat_id, "answer": None}
+            self._push_update("callback_query", query)
+            return copy.deepcopy(query)
+
+    def forge_callback(self, chat_id: int, message_id: int, data: str) -> dict:
+        """A tampered client sends callback data `data` for a bot message, whatever its buttons say."""
+        with self._cond:
+            entry = self._find(chat_id, message_id)
+            if entry is None or not entry["from_bot"]:
+                raise AssertionError(f"no bot message {message_id} in chat {chat_id}")
+            query_id = str(4_000_000_000 + len(self._queries))
+            query = {"id": query_id, "from": self._users[chat_id], "message": self._message_json(chat_id, entry),
                      "chat_instance": str(chat_id * 7919), "data": data}
             self._queries[query_id] = {"chat_id": chat_id, "answer": None}
             self._push_update("callback_query", query)

@@ -1,0 +1,65 @@
+"""The service's health as an operator sees it: live workers, the tick's lag, queue depths and
+unsent messages; and telling the admins in chat when it goes bad (once per trouble and hour,
+and only after it lasted a few ticks, so a deploy's restarts stay quiet)."""
+from __future__ import annotations
+
+import json
+import time
+
+from rq import Queue, Worker
+
+from models import Outbox, User
+from workers.context import QUEUES
+
+ALERT_AFTER_TICKS = 3
+ALERT_EVERY_SECONDS = 3600
+LAG_PERIODS = 3  # a tick lagging more than this many periods is trouble
+
+
+def health(redis_client, tick_seconds: float) -> dict:
+    """Plain figures, and the problems among them: "no_worker", "tick_lag", "no_tick"."""
+    last = redis_client.get("botfleet:metrics:last_tick")
+    last = json.loads(last) if last else None
+    newest_lag = redis_client.lindex("botfleet:metrics:tick_lag", 0)
+    figures = {
+        "workers": Worker.count(connection=redis_client),
+        "queues": {name: Queue(name, connection=redis_client).count for name in QUEUES},
+        "last_tick_age": None if last is None else round(time.time() - last["at"], 3),
+        "last_lag": None if newest_lag is None else float(newest_lag),
+        "unsent_messages": Outbox.select().where(Outbox.sent_at.is_null() & Outbox.failed_at.is_null()).count(),
+    }
+    limit = LAG_PERIODS * tick_seconds
+    figures["problems"] = [name for name, bad in (
+        ("no_worker", figures["workers"] == 0),
+        ("tick_lag", figures["last_lag"] is not None and figures["last_lag"] > limit),
+        ("no_tick", figures["last_tick_age"] is not None and figures["last_tick_age"] > limit + tick_seconds),
+    ) if bad]
+    return figures
+
+
+class AdminAlerts:
+    """Kept by the leading scheduler: counts how long each problem lasts and tells the admins."""
+
+    def __init__(self, redis_client, admin_chat_ids, tick_seconds: float):
+        self.redis, self.admins, self.tick_seconds = redis_client, admin_chat_ids, tick_seconds
+        self.streaks: dict[str, int] = {}
+
+    def observe(self) -> list[str]:
+        """Look once (every tick); returns the problems told about now."""
+        figures = health(self.redis, self.tick_seconds)
+        self.streaks = {p: self.streaks.get(p, 0) + 1 for p in figures["problems"]}
+        told = []
+        for problem, ticks in self.streaks.items():
+            # One alert per problem and hour, whichever scheduler leads.
+            if ticks >= ALERT_AFTER_TICKS and self.redis.set(f"botfleet:alert:{problem}", 1, nx=True,
+                                                             ex=ALERT_EVERY_SECONDS):
+                tell_admins(self.admins, problem, figures)
+                told.append(problem)
+        return told
+
+
+def tell_admins(admin_chat_ids, problem: str, figures: dict) -> None:
+    details = {"problem": problem, "workers": figures["workers"], "last_lag": figures["last_lag"],
+               "queues": figures["queues"]}
+    for admin in User.select().where(User.chat_id.in_(list(admin_chat_ids))):
+        Outbox.create(user=admin, chat_id=admin.chat_id, kind="admin_alert", payload=details)
