@@ -16,10 +16,8 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 

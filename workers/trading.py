@@ -14,7 +14,7 @@ from decimal import Decimal
 from peewee import JOIN
 
 import exchanges
-from exchanges import (BadRequest, GatewayError, KeyRejected, OrderRefused, OrderState, Retryable, run_all)
+from exchanges import BadRequest, GatewayError, KeyRejected, OrderRefused, OrderState, run_all
 from exchanges.live import LiveAccount
 from exchanges.paper import PaperAccount
 from models import ORDER_IN_FLIGHT, ApiKey, Bot, Order, Position, User, database_now
