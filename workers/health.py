@@ -18,23 +18,45 @@ LAG_PERIODS = 3  # a tick lagging more than this many periods is trouble
 
 def health(redis_client, tick_seconds: float) -> dict:
     """Plain figures, and the problems among them: "no_worker", "tick_lag", "no_tick"."""
+    figures = {**redis_figures(redis_client), **database_figures()}
+    figures["problems"] = problems(figures, tick_seconds)
+    return figures
+
+
+def redis_figures(redis_client) -> dict:
+    """What Redis tells: live workers, queue depths, the last tick's age and its lag."""
     last = redis_client.get("botfleet:metrics:last_tick")
     last = json.loads(last) if last else None
     newest_lag = redis_client.lindex("botfleet:metrics:tick_lag", 0)
-    figures = {
+    return {
         "workers": Worker.count(connection=redis_client),
         "queues": {name: Queue(name, connection=redis_client).count for name in QUEUES},
         "last_tick_age": None if last is None else round(time.time() - last["at"], 3),
         "last_lag": None if newest_lag is None else float(newest_lag),
-        "unsent_messages": Outbox.select().where(Outbox.sent_at.is_null() & Outbox.failed_at.is_null()).count(),
     }
-    limit = LAG_PERIODS * tick_seconds
-    figures["problems"] = [name for name, bad in (
-        ("no_worker", figures["workers"] == 0),
-        ("tick_lag", figures["last_lag"] is not None and figures["last_lag"] > limit),
-        ("no_tick", figures["last_tick_age"] is not None and figures["last_tick_age"] > limit + tick_seconds),
-    ) if bad]
-    return figures
+
+
+def database_figures() -> dict:
+    """What the database tells: messages not yet delivered (nor given up)."""
+    return {"unsent_messages": Outbox.select().where(Outbox.sent_at.is_null() & Outbox.failed_at.is_null()).count()}
+
+
+def tick_stale_after(tick_seconds: float) -> float:
+    """A last tick older than this means no scheduler ticks. The scheduler records every tick,
+    bots or not, so an idle service is not stale; no tick recorded at all (a new Redis before
+    the first tick) is not counted either."""
+    return (LAG_PERIODS + 1) * tick_seconds
+
+
+def problems(figures: dict, tick_seconds: float) -> list[str]:
+    """The problems among the figures; a figure that could not be looked at is judged by none."""
+    lag_limit = LAG_PERIODS * tick_seconds
+    rules = (
+        ("no_worker", "workers", lambda workers: workers == 0),
+        ("tick_lag", "last_lag", lambda lag: lag is not None and lag > lag_limit),
+        ("no_tick", "last_tick_age", lambda age: age is not None and age > tick_stale_after(tick_seconds)),
+    )
+    return [name for name, figure, bad in rules if figure in figures and bad(figures[figure])]
 
 
 class AdminAlerts:
