@@ -3,7 +3,6 @@ serves Telegram by long polling, or by webhook on $PORT when WEBHOOK_URL is set.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import sys
 import warnings
@@ -30,6 +29,7 @@ from telegram_bot.persistence import RedisPersistence
 from telegram_bot.rate_limits import ReplyFirstRateLimiter
 from telegram_bot.updates import ChatOrderedUpdateProcessor
 from telegram_bot.notifier import Notifier
+from telegram_bot.webhook import run_webhook, webhook_path
 from vault import Vault
 from workers.context import REPORT_QUEUE, redis_from_url
 from exchanges import Gateway
@@ -104,6 +104,7 @@ async def on_stop(application: Application) -> None:
     task = application.bot_data.get("notifier_task")
     if task:
         await application.bot_data["notifier"].stop(task)
+        log.info("outbox delivery stopped")
 
 
 async def on_shutdown(application: Application) -> None:
@@ -113,8 +114,11 @@ async def on_shutdown(application: Application) -> None:
 
 def build_application(config: settings_module.Settings) -> Application:
     redis = redis_from_url(config.require_redis_url())
+    builder = ApplicationBuilder()
+    if config.webhook_url:
+        builder = builder.updater(None)  # telegram_bot/webhook.py serves the updates
     application = (
-        ApplicationBuilder()
+        builder
         .token(config.require_telegram_token())
         .base_url(config.telegram_api_url)
         .rate_limiter(ReplyFirstRateLimiter(max_retries=3))  # AIORateLimiter, replies before notifications
@@ -152,13 +156,7 @@ def build_application(config: settings_module.Settings) -> Application:
 def run(config: settings_module.Settings) -> None:
     application = build_application(config)
     if config.webhook_url:
-        # The path is derived from the token without revealing it in URLs or logs.
-        path = hashlib.sha256(config.telegram_token.encode()).hexdigest()[:32]
-        application.run_webhook(
-            listen="0.0.0.0", port=config.port, url_path=path,
-            webhook_url=f"{config.webhook_url.rstrip('/')}/{path}", secret_token=path,
-            allowed_updates=Update.ALL_TYPES,
-        )
+        run_webhook(application, config)
     else:
         application.run_polling(allowed_updates=Update.ALL_TYPES)
 
@@ -172,7 +170,8 @@ def main() -> int:
     except settings_module.SettingsError as error:
         print(f"bot: {error}", file=sys.stderr)
         return 2
-    configure_logging("bot", config.secrets)
+    # The webhook's path is its secret token too.
+    configure_logging("bot", (*config.secrets, webhook_path(config.telegram_token)))
     models.connect(config.database_url)
     log.info("bot starting (%s)", "webhook" if config.webhook_url else "long polling")
     run(config)
