@@ -173,15 +173,36 @@ def delete_bot(user, bot_id) -> dict:
     return view
 
 
+def sell_check(user, bot_id) -> dict:
+    """What "Sell now" would do, for the confirmation question: whether there is a position to
+    sell, and whether the bot stops too."""
+    bot = get_owned(Bot, user, bot_id)
+    view = bot_view(bot)
+    view.update(open_position=bot.positions.where(Position.status == "open").exists(),
+                stops=bot.status != "stopped" and strategies.stops_after_sell_now(bot.strategy))
+    return view
+
+
 def request_exit(user, bot_id) -> dict:
     """ "Sell now": the bot's open position exits at the market on the next evaluation, like any
-    exit (the engine reads Bot.exit_requested_at; later positions ignore the request)."""
+    exit, its resting orders canceled first (the engine reads Bot.exit_requested_at; later
+    positions ignore the request). A dca or grid bot is stopped too, or it would enter again at
+    once; a dip bot keeps running and waits for its next signal."""
     with write_transaction():
         bot = get_owned(Bot, user, bot_id)
         position = bot.positions.where(Position.status == "open").first()
         if position is None:
             raise UserError(N_("Bot {id} has no open position to sell."), id=bot.id)
-        Bot.update(exit_requested_at=utcnow()).where(Bot.id == bot.id).execute()
-    view = bot_view(bot)
-    view.update(amount=position.amount, base=bot.symbol.split("/")[0])
+        changes = {Bot.exit_requested_at: utcnow()}
+        stops = strategies.stops_after_sell_now(bot.strategy)
+        if stops and bot.status != "stopped":
+            # Stopped in the request's own write, before anything is sold: a crash at any later
+            # point leaves a stopped bot whose exit the engine still completes (stopped bots
+            # holding a position exit), never one that opens a deal after the sale. The new
+            # state version drops a decision taken before the press and not yet recorded (a
+            # safety order, a grid's buy): it records nothing (workers/orders.py:record).
+            changes.update({Bot.status: "stopped", Bot.status_reason: "", Bot.version: Bot.version + 1})
+        Bot.update(changes).where(Bot.id == bot.id).execute()
+    view = bot_view(Bot.get_by_id(bot.id))
+    view.update(amount=position.amount, base=bot.symbol.split("/")[0], stopped=stops)
     return view

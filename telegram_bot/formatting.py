@@ -462,11 +462,19 @@ def up_to_date() -> Html:
 
 
 def sell_question(bot: dict) -> Html:
+    if bot["stops"]:
+        return t("Sell the open position of bot {id} {name} ({symbol}) now? This sells the whole position at the "
+                 "market price, cancels the bot's resting orders and stops the bot.", id=bot["id"], name=bot["name"],
+                 symbol=bot["symbol"])
     return t("Sell the open position of bot {id} {name} ({symbol}) now, at the market price?", id=bot["id"],
              name=bot["name"], symbol=bot["symbol"])
 
 
 def sell_requested(bot: dict) -> Html:
+    if bot["stopped"]:
+        return t("💰 Selling {amount} {base} of bot {id} {name} at the market and canceling its resting orders. "
+                 "The bot is stopped: it opens nothing new until /startbot {id}. The fill message follows.",
+                 amount=num(bot["amount"]), base=bot["base"], id=bot["id"], name=bot["name"])
     return t("💰 Selling {amount} {base} of bot {id} {name} at the market: the fill message follows.",
              amount=num(bot["amount"]), base=bot["base"], id=bot["id"], name=bot["name"])
 

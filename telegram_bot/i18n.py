@@ -1,47 +1,20 @@
-"""The chat's languages: gettext catalogs under telegram_bot/locales/, one .po file each.
+"""The chat's languages: the gettext catalogs of catalogs.py, and the language of the message
+being written.
 
-A new language is one new `locales/<code>/LC_MESSAGES/botfleet.po` (see scripts/catalogs.sh);
-the catalog is compiled in memory when first used, so there is no build step to forget.
+A new language is one new `locales/<code>/LC_MESSAGES/botfleet.po` (see scripts/catalogs.sh).
 The language of the message being written is a context variable: each update and each
 outbox delivery runs in its own asyncio task, so one chat's language never leaks into another's.
 """
 from __future__ import annotations
 
 import contextvars
-import functools
-import gettext
-import io
-from pathlib import Path
 
 from babel import Locale
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 
-LOCALES_DIR = Path(__file__).resolve().parent / "locales"
-DOMAIN = "botfleet"
-DEFAULT = "en"
+# The chat's names for the catalogs' own (telegram_bot modules import them from here).
+from catalogs import DEFAULT, LOCALES_DIR, N_, known, languages, translations  # noqa: F401
 
 _current: contextvars.ContextVar[str] = contextvars.ContextVar("chat_language", default=DEFAULT)
-
-
-@functools.lru_cache(maxsize=None)
-def languages() -> tuple[str, ...]:
-    """English (the source texts) and every language with a catalog."""
-    found = sorted(p.parent.parent.name for p in LOCALES_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.po"))
-    return (DEFAULT, *[code for code in found if code != DEFAULT])
-
-
-@functools.lru_cache(maxsize=None)
-def translations(language: str) -> gettext.NullTranslations:
-    path = LOCALES_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
-    if language == DEFAULT or not path.exists():
-        return gettext.NullTranslations()
-    with path.open("rb") as po:
-        catalog = read_po(po, locale=language)
-    compiled = io.BytesIO()
-    write_mo(compiled, catalog)
-    compiled.seek(0)
-    return gettext.GNUTranslations(compiled)
 
 
 def pick(language_code: str | None) -> str:
@@ -61,7 +34,7 @@ def pick(language_code: str | None) -> str:
 
 def use(language: str | None) -> str:
     """Write what follows (in this task) in `language`; returns the language in use."""
-    language = language if language in languages() else DEFAULT
+    language = known(language)
     _current.set(language)
     return language
 
@@ -85,8 +58,3 @@ def _(message: str) -> str:
 
 def ngettext(singular: str, plural: str, count: int) -> str:
     return translations(current()).ngettext(singular, plural, count)
-
-
-def N_(message: str) -> str:
-    """Marks a text for the catalog; translated later, where the reader's language is known."""
-    return message

@@ -1,5 +1,8 @@
 """On-demand RQ jobs for /backtest and /chart: plain ids and words in, a message with a PNG in
-the owner's outbox out (payload: figures as text, the PNG as base64, or an error)."""
+the owner's outbox out (payload: figures as text, the PNG as base64, or an error).
+
+The words drawn in the PNG are in the reader's language: the chat puts its language code in the
+job's arguments; a job queued before it did (no `language`) draws in the owner's stored one."""
 from __future__ import annotations
 
 import base64
@@ -7,6 +10,7 @@ import datetime as dt
 import time
 from decimal import Decimal
 
+import catalogs
 from exchanges import GatewayError
 from models import Bot, Fill, NotFound, Outbox, Position, User, get_owned
 from workers import backtest, charts, history, strategies
@@ -18,7 +22,7 @@ CHART_CANDLES = 120
 PROGRESS_SECONDS = 2  # between two edits of the progress message while history comes in
 
 
-def _png(data: bytes) -> str:
+def _base64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
@@ -42,12 +46,19 @@ class Progress:
                       payload={**self.head, "message_id": self.message_id, "stage": stage, **figures})
 
 
-def run_backtest(user_id: int, strategy: str, symbol: str, days: int, raw_params: dict,
-                 exchange: str = "binance", progress_message_id: int | None = None) -> str:
+def reader_language(user: User, language: str | None) -> str:
+    """The language to draw in: the one the job was given, else the owner's stored one, else English."""
+    return catalogs.known(language or user.language)
+
+
+def run_backtest(user_id: int, strategy: str, symbol: str, days: int, raw_params: dict, exchange: str = "binance",
+                 progress_message_id: int | None = None, language: str | None = None) -> str:
     """Replay the strategy over the exchange's last `days` days and send the report."""
     ctx = context()
     user = User.get_by_id(user_id)
-    payload: dict = {"strategy": strategy, "symbol": symbol, "days": days, "exchange": exchange}
+    language = reader_language(user, language)
+    payload: dict = {"strategy": strategy, "symbol": symbol, "days": days, "exchange": exchange,
+                     "language": language}
     progress = Progress(user, progress_message_id, {"strategy": strategy, "symbol": symbol, "days": days})
     try:
         module = strategies.get(strategy)
@@ -80,9 +91,8 @@ def run_backtest(user_id: int, strategy: str, symbol: str, days: int, raw_params
         first = candles[0][4]
         hold = [(at, float(BACKTEST_CAPITAL * close / first)) for at, _, _, _, close, *_ in
                 candles[::max(1, len(candles) // backtest.EQUITY_POINTS)]]
-        payload["png"] = _png(charts.equity_chart(
-            f"{strategy} backtest · {rules.symbol} · {days} d", [(t, float(v)) for t, v in result.equity],
-            hold, rules.quote))
+        payload["png"] = _base64(charts.png(charts.equity_figure(
+            strategy, rules.symbol, days, [(t, float(v)) for t, v in result.equity], hold, rules.quote, language)))
     except (strategies.ParamError, GatewayError) as error:
         payload.update(_failure(error))
     progress("done")
@@ -98,11 +108,12 @@ def _failure(error: Exception) -> dict:
     return failure
 
 
-def draw_chart(user_id: int, bot_id: int) -> str:
+def draw_chart(user_id: int, bot_id: int, language: str | None = None) -> str:
     """A PNG of the bot's market: its candles' closes, its fills, its lines or levels."""
     ctx = context()
     user = User.get_by_id(user_id)
-    payload: dict = {"bot_id": bot_id}
+    language = reader_language(user, language)
+    payload: dict = {"bot_id": bot_id, "language": language}
     try:
         bot = get_owned(Bot, user, bot_id)
         payload.update(bot_name=bot.name, symbol=bot.symbol, timeframe=bot.timeframe)
@@ -119,9 +130,9 @@ def draw_chart(user_id: int, bot_id: int) -> str:
         lines = [(label, float(price)) for label, price in module.chart_lines(params, holding)]
         quote = bot.symbol.split("/")[-1]
         payload["fills"] = len(fills)
-        payload["png"] = _png(charts.market_chart(
-            f"{bot.name} · {bot.symbol} {bot.timeframe}", [(row[0], float(row[4])) for row in candles],
-            fills, lines, quote))
+        payload["png"] = _base64(charts.png(charts.market_figure(
+            bot.name, bot.symbol, bot.timeframe, [(row[0], float(row[4])) for row in candles], fills, lines, quote,
+            language)))
     except NotFound:
         payload["error"] = f"Bot {bot_id} not found."
     except (strategies.ParamError, GatewayError) as error:

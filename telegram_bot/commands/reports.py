@@ -48,10 +48,11 @@ async def status_refresh(update: Update, context: ContextTypes.DEFAULT_TYPE, use
 
 @button
 async def sell_answer(update: Update, context: ContextTypes.DEFAULT_TYPE, user) -> Note | None:
-    """ "Sell now" asks; Yes asks the engine to exit the position at the market, like any exit."""
+    """ "Sell now" asks; Yes asks the engine to exit the position at the market, like any exit
+    (a dca or grid bot is stopped too: the question and the answer say so)."""
     _, answer, bot_id = keyboards.parse_callback(update.callback_query.data)
     if answer == "ask":
-        bot = await blocking(bot_rpc.deletion_check, user, bot_id)  # owner check, and the position's presence
+        bot = await blocking(bot_rpc.sell_check, user, bot_id)  # owner check, the position, whether it stops
         if not bot["open_position"]:
             raise UserError(N_("Bot {id} has no open position to sell."), id=bot["id"])
         await reply(update, formatting.sell_question(bot), reply_markup=keyboards.confirm_sell(bot["id"]))

@@ -6,11 +6,12 @@ from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
 from rpc import backtests
-from telegram_bot import formatting, strategy_texts
+from telegram_bot import formatting, i18n, strategy_texts
 from telegram_bot.access import blocking, registered, reply, services
 from workers import strategies
 
-# By name: the bot process never loads the charting library the jobs use.
+# By name: the bot process never loads the charting library the jobs use. The jobs get the
+# reader's language code (the one this reply is written in) for the words they draw.
 RUN_BACKTEST = "workers.strategy_reports.run_backtest"
 DRAW_CHART = "workers.strategy_reports.draw_chart"
 
@@ -38,7 +39,8 @@ async def backtest(update: Update, context: ContextTypes.DEFAULT_TYPE, user) -> 
         strategy_texts.backtest_queued(request["strategy"], request["symbol"], request["days"]),
         parse_mode=ParseMode.HTML)
     await blocking(services(context).reports_queue.enqueue, RUN_BACKTEST, user.id, **request,
-                   progress_message_id=queued.message_id, job_timeout=300, result_ttl=60, failure_ttl=3600)
+                   progress_message_id=queued.message_id, language=i18n.current(), job_timeout=300, result_ttl=60,
+                   failure_ttl=3600)
 
 
 @registered
@@ -53,6 +55,6 @@ async def chart(update: Update, context: ContextTypes.DEFAULT_TYPE, user) -> Non
 async def queue_chart(update: Update, context: ContextTypes.DEFAULT_TYPE, user, bot_id) -> None:
     """/chart <id> and the Chart button under /bots: the user's own bot (NotFound otherwise) to a worker."""
     bot = await blocking(backtests.chart_bot, user, bot_id)
-    await blocking(services(context).reports_queue.enqueue, DRAW_CHART, user.id, bot.id, result_ttl=60,
-                   failure_ttl=3600)
+    await blocking(services(context).reports_queue.enqueue, DRAW_CHART, user.id, bot.id, language=i18n.current(),
+                   result_ttl=60, failure_ttl=3600)
     await reply(update, strategy_texts.chart_queued(bot.id))

@@ -119,11 +119,41 @@ def test_sell_now_asks_then_the_engine_exits_the_position(user):
     user.binance.set_price(symbol, "150")  # neither take profit nor stop loss
     status = user.say_message(f"/status {bot_id}", "Open positions")
     question = user.press(status, f"sell:ask:{bot_id}", "Sell the open position")
-    user.press(question, f"sell:yes:{bot_id}", "Selling")
+    assert "stops the bot" not in question["text"]  # a dip bot waits for its next signal
+    assert "stopped" not in user.press(question, f"sell:yes:{bot_id}", "Selling")["text"]
     sell = user.telegram.wait_for_bot_message(user.id, "SELL", timeout=WAIT)
     assert f"bot {bot_id}" in sell["text"] and "realized profit" in sell["text"]
     assert "No open positions" in user.say(f"/status {bot_id}", "positions")
+    assert bot_status(user, bot_id, "Your bots") == "running"
     assert every_press_answered_once(user)
+
+
+def test_sell_now_on_a_dca_bot_says_in_portuguese_that_it_stops_the_bot_and_does(fakes, service):
+    reader = Chat(*fakes, language="pt-br").registered()
+    symbol = "ETH/USDT"
+    reader.binance.set_history(symbol, ["3000"] * 40)
+    reader.binance.set_price(symbol, "3000")
+    bot_id = number_after("Robô", reader.say(f"/newbot paper:binance {symbol} 400 dca so=2", "Criado"))
+    reader.say(f"/startbot {bot_id}", "rodando")
+    reader.telegram.wait_for_bot_message(reader.id, "COMPRA", timeout=WAIT)  # the deal's base order
+    status = reader.say_message(f"/status {bot_id}", "Posições abertas")
+
+    question = reader.press(status, f"sell:ask:{bot_id}", "Vender agora")
+    assert "Isso vende a posição inteira a preço de mercado, cancela as ordens pendentes do robô e para o robô." \
+        in question["text"]
+    answer = reader.press(question, f"sell:yes:{bot_id}", "Vendendo")
+    assert "O robô está parado: não abre nada novo até /startbot" in answer["text"]
+    sell = reader.telegram.wait_for_bot_message(reader.id, "VENDA", timeout=WAIT)
+    assert f"robô {bot_id}" in sell["text"]
+    assert "Nenhuma posição aberta" in reader.say(f"/status {bot_id}", "posição")
+    assert bot_status(reader, bot_id, "Seus robôs") == "parado"
+    assert every_press_answered_once(reader)
+
+
+def bot_status(chat, bot_id: int, heading: str) -> str:
+    """A bot's status as /bots shows it ("<id> name · exchange symbol · mode · status · profit")."""
+    line = next(line for line in chat.say("/bots", heading).split("\n") if line.startswith(f"{bot_id} "))
+    return line.split(" · ")[3]
 
 
 def test_sell_now_without_a_position_says_so(user):

@@ -2,11 +2,18 @@
 from __future__ import annotations
 
 import secrets
+import time
 
 import pytest
+import redis
+from rq import Queue
+from rq.job import Job
+from rq.registry import FinishedJobRegistry
 
+from tests.conftest import TEST_REDIS_URL
 from tests.telegram_bot.chat import WAIT, Chat
 from tests.test_end_to_end import number_after
+from workers.context import REPORT_QUEUE
 
 
 def test_an_unregistered_chat_is_asked_to_start_first(chat):
@@ -257,3 +264,27 @@ def test_backtest_and_chart_answer_a_portuguese_reader_in_portuguese(fakes, serv
     assert f"Desenhando o gráfico do robô {bot_id}" in reader.say(f"/chart {bot_id}", "Desenhando")
     caption = _photo_after(telegram, reader.id, before)["text"]
     assert caption.startswith(f"📈 Robô {bot_id} grid-btc-") and "execução(ões) mostrada(s)" in caption
+    # Both jobs were told the reader's language for the words they draw (tests/workers/test_charts.py
+    # reads those words back), and nothing else than ids and words.
+    backtest_job, chart_job = _finished_report_job("run_backtest"), _finished_report_job("draw_chart")
+    assert backtest_job.kwargs["language"] == "pt_BR" and chart_job.kwargs["language"] == "pt_BR"
+    assert chart_job.args[1] == bot_id and set(chart_job.kwargs) == {"language"}
+    # A chart job queued before jobs were given a language (no `language`) is still drawn and delivered.
+    before = len(telegram.bot_messages(reader.id))
+    Queue(REPORT_QUEUE, connection=redis.Redis.from_url(TEST_REDIS_URL)).enqueue(
+        "workers.strategy_reports.draw_chart", *chart_job.args, result_ttl=60)
+    assert _photo_after(telegram, reader.id, before)["text"].startswith(f"📈 Robô {bot_id} grid-btc-")
+
+
+def _finished_report_job(function: str) -> Job:
+    """The service's latest finished /backtest or /chart job (kept result_ttl seconds); the
+    photo may reach the chat a moment before the worker files its job as finished."""
+    connection = redis.Redis.from_url(TEST_REDIS_URL)
+    deadline = time.monotonic() + WAIT
+    while True:
+        ids = FinishedJobRegistry(REPORT_QUEUE, connection=connection).get_job_ids()
+        jobs = [job for job in Job.fetch_many(ids, connection=connection)
+                if job is not None and job.func_name == f"workers.strategy_reports.{function}"]
+        if jobs or time.monotonic() > deadline:
+            return max(jobs, key=lambda job: job.enqueued_at)
+        time.sleep(0.1)

@@ -19,11 +19,15 @@ KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2), "t": None, "ParamError": 
 PLACEHOLDER = re.compile(r"\{(\w*)\}")
 
 
+# Where texts for readers are marked (as babel.cfg lists them): folder, files in it.
+SOURCES = (("telegram_bot", "**.py"), ("rpc", "**.py"), ("workers/strategies", "**.py"), ("workers", "charts.py"))
+
+
 def source_texts() -> set[str]:
     texts = set()
-    for folder in ("telegram_bot", "rpc", "workers/strategies"):
+    for folder, files in SOURCES:
         for _file, _line, message, _comments, _context in extract_from_dir(
-                PROJECT / folder, method_map=[("**.py", "python")], keywords=KEYWORDS):
+                PROJECT / folder, method_map=[(files, "python")], keywords=KEYWORDS):
             texts.add(message if isinstance(message, str) else message[0])
     return texts
 

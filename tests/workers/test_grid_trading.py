@@ -118,5 +118,8 @@ def test_a_stopped_grid_cancels_its_resting_buys_and_keeps_its_sells(ctx, fake_b
     assert sorted(o.role for o in canceled) == ["g0", "g1", "g2"]
     usdt = PaperBalance.get((PaperBalance.user == user) & (PaperBalance.asset == "USDT"))
     assert usdt.locked == 0
+    # Cancels the bot asked for are no failures: it stays stopped, and its owner hears of no error.
+    assert Bot.get_by_id(bot.id).status == "stopped"
+    assert not Outbox.select().where((Outbox.user == user) & (Outbox.kind == "bot_error")).exists()
     run_tick(ctx, fake_binance, 4, "57000")  # a fall places no new buy
     assert not any(side == "buy" for side, _ in resting(bot).values())

@@ -32,6 +32,11 @@ def parameters(name: str) -> list[dict]:
              "integer": p.integer, "help": p.help} for p in get(name).PARAMS.values()]
 
 
+def stops_after_sell_now(name: str) -> bool:
+    """Whether "Sell now" also stops a bot of this strategy (one that would enter again at once)."""
+    return bool(getattr(get(name), "STOPS_AFTER_SELL_NOW", False))
+
+
 def summary(name: str) -> str:
     """The first sentence of a strategy's description."""
     text = " ".join((get(name).__doc__ or "").split())
@@ -39,4 +44,4 @@ def summary(name: str) -> str:
 
 
 __all__ = ["Closes", "Decision", "Holding", "OpenOrder", "Param", "ParamError", "STRATEGIES", "DEFAULT_STRATEGY",
-           "Want", "get", "parameters", "summary", "validate"]
+           "Want", "get", "parameters", "stops_after_sell_now", "summary", "validate"]

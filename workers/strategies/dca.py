@@ -21,6 +21,8 @@ from workers.strategies.base import HOLD, Decision, Holding, Param, ParamError, 
 
 D = Decimal
 ACTIVE_SAFETY_ORDERS = 3
+# "Sell now" also stops the bot: with start=now it would open the next deal at once.
+STOPS_AFTER_SELL_NOW = True
 QUOTE_PLACES = D("0.00000001")
 
 PARAMS = {

@@ -11,6 +11,8 @@ from workers.strategies.base import HOLD, Decision, Holding, Param, market_buy, 
 
 D = Decimal
 TIMEFRAMES = ("1m", "3m", "5m", "15m", "30m", "1h", "4h", "1d")
+# After "Sell now" the bot keeps running: it enters again only on its next signal.
+STOPS_AFTER_SELL_NOW = False
 
 PARAMS = {
     "dip": Param("dip", D("0.6"), "% below the moving average that triggers a buy", D("0.05"), D("50")),

@@ -21,6 +21,8 @@ from workers.strategies.base import HOLD, Decision, Holding, Param, ParamError, 
 
 D = Decimal
 DEFAULT_RANGE = D("0.10")  # low and high default to 10 % under and over the price at creation
+# "Sell now" also stops the bot: it would buy its base and rest its orders again on the next tick.
+STOPS_AFTER_SELL_NOW = True
 
 PARAMS = {
     "low": Param("low", None, "lowest level, a price (default: 10% under the price at creation)", D("0.00000001")),
