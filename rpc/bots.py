@@ -148,7 +148,9 @@ def stop_bot(user, bot_id) -> dict:
     bot = get_owned(Bot, user, bot_id)
     if bot.status == "stopped":
         raise UserError(N_("Bot {id} is already stopped."), id=bot.id)
-    Bot.update(status="stopped", status_reason="").where(Bot.id == bot.id).execute()
+    # A new state version: a decision taken while the bot ran and not yet recorded records nothing
+    # (workers/orders.py:record), even if the bot is started again before that job runs.
+    Bot.update(status="stopped", status_reason="", version=Bot.version + 1).where(Bot.id == bot.id).execute()
     view = bot_view(Bot.get_by_id(bot.id))
     view["open_position"] = bot.positions.where(Position.status == "open").exists()
     return view

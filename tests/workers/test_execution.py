@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
+from rpc import bots as rpc_bots
 from models import Bot, Fill, Order, Outbox, PaperBalance, PaperOrder, Position
 from tests.workers.conftest import act_for, make_bot, make_key, make_user, see_price
 from workers.trading import CURRENT_TICK_KEY
@@ -92,6 +93,20 @@ def test_a_buy_decided_before_stopbot_is_not_placed(ctx, fake_binance):
     see_price(ctx, fake_binance, "BTC/USDT", "59500")
 
     assert act_for(bot, "buy")["placed"] == 0
+    assert fake_binance.orders(api_key) == []
+
+
+def test_a_buy_decided_before_stopbot_is_not_placed_after_a_restart_either(ctx, fake_binance):
+    user = make_user()
+    key, api_key, _ = make_key(ctx, fake_binance, user)
+    bot = make_bot(user, key)
+    see_price(ctx, fake_binance, "BTC/USDT", "59500")
+    decided_on = Bot.get_by_id(bot.id).version
+
+    rpc_bots.stop_bot(user, bot.id)
+    rpc_bots.start_bot(user, bot.id)  # running again before the old decision's job ran
+
+    assert act_for(bot, "buy", version=decided_on)["placed"] == 0
     assert fake_binance.orders(api_key) == []
 
 
