@@ -8,6 +8,7 @@ import time
 from decimal import Decimal
 
 from exchanges import GatewayError
+from logcontext import bind
 from models import Bot, Fill, NotFound, Outbox, Position, User, get_owned
 from workers import backtest, charts, history, strategies
 from workers.context import context
@@ -46,6 +47,7 @@ def run_backtest(user_id: int, strategy: str, symbol: str, days: int, raw_params
                  exchange: str = "binance", progress_message_id: int | None = None) -> str:
     """Replay the strategy over the exchange's last `days` days and send the report."""
     ctx = context()
+    bind(user=user_id, exchange=exchange, symbol=symbol, strategy=strategy)
     user = User.get_by_id(user_id)
     payload: dict = {"strategy": strategy, "symbol": symbol, "days": days, "exchange": exchange}
     progress = Progress(user, progress_message_id, {"strategy": strategy, "symbol": symbol, "days": days})
@@ -101,6 +103,7 @@ def _failure(error: Exception) -> dict:
 def draw_chart(user_id: int, bot_id: int) -> str:
     """A PNG of the bot's market: its candles' closes, its fills, its lines or levels."""
     ctx = context()
+    bind(user=user_id, bot=bot_id)
     user = User.get_by_id(user_id)
     payload: dict = {"bot_id": bot_id}
     try:
