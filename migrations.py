@@ -5,7 +5,6 @@ end with playhouse.migrate operations; never edit one that has shipped.
 """
 from __future__ import annotations
 
-import logging
 from decimal import Decimal
 import sys
 
@@ -14,8 +13,10 @@ from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, migrate
 
 import models
 import settings as settings_module
+from logconfig import configure_logging
+from logcontext import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 class SchemaMigration(Model):
@@ -128,7 +129,7 @@ def apply_migrations(database) -> list[int]:
             function(database, migrator)
             SchemaMigration.create(number=number, description=description)
             applied_now.append(number)
-            log.info("applied migration %d: %s", number, description)
+            log.info("migration applied", migration=number, description=description)
     return applied_now
 
 
@@ -138,10 +139,10 @@ def main() -> int:
     except settings_module.SettingsError as exc:
         print(f"release: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s release %(message)s")
+    configure_logging("release", config.secrets)
     database = models.connect(config.database_url)
     applied = apply_migrations(database)
-    print(f"release: {len(applied)} migration(s) applied, schema at {MIGRATIONS[-1][0]}")
+    log.info("release done", applied=len(applied), schema=MIGRATIONS[-1][0])
     return 0
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import time
 from decimal import Context, Decimal
 from pathlib import Path
@@ -35,7 +34,9 @@ from playhouse.db_url import register_database
 from playhouse.shortcuts import ReconnectMixin
 from psycopg2.extras import execute_values
 
-log = logging.getLogger(__name__)
+from logcontext import get_logger
+
+log = get_logger(__name__)
 db = DatabaseProxy()
 MONEY_PLACES = Decimal(1).scaleb(-18)
 MONEY_CONTEXT = Context(prec=38)
@@ -314,8 +315,8 @@ class ReconnectingPostgresqlDatabase(ReconnectMixin, PostgresqlDatabase):
             except (OperationalError, InterfaceError) as error:
                 if pause is None or self.in_transaction() or not self._is_connection_lost(error):
                     raise
-                log.warning("database connection lost (%s); reconnecting in %.2fs",
-                            str(error).splitlines()[0][:120], pause)
+                log.warning("database connection lost; reconnecting", error=str(error).splitlines()[0][:120],
+                            retry_in=pause)
             time.sleep(pause)
             self._forget_connection()
 

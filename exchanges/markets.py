@@ -57,6 +57,8 @@ class OrderRequest:
     type: str  # market | limit
     amount: Decimal
     price: Decimal | None = None
+    # Whose order this is, for the log lines of its calls (logcontext fields); no part of the request.
+    log_ids: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

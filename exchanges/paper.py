@@ -13,16 +13,16 @@ A wallet starts with 10,000 of a market's quote currency (and none of its base) 
 """
 from __future__ import annotations
 
-import logging
 from decimal import ROUND_HALF_UP, Decimal
 
 import models
 from exchanges.calls import guarded
 from exchanges.errors import GatewayError, OrderRefused, Retryable
 from exchanges.markets import MarketRules, OrderRequest, OrderState
+from logcontext import get_logger, log_context
 from models import PaperBalance, PaperOrder, bulk_update, insert_rows, write_transaction
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 STARTING_QUOTE = Decimal("10000")
 FEE_PLACES = Decimal("0.00000001")
@@ -147,7 +147,8 @@ def _place_many(calls: list) -> list:
                 answers[index] = error
                 continue
             except Exception as error:  # a bug in one request must not lose the others' answers
-                log.exception("paper order %s failed unexpectedly", request.client_order_id)
+                with log_context(**request.log_ids):
+                    log.exception("paper order failed unexpectedly", client_order_id=request.client_order_id)
                 answers[index] = Retryable(f"Unexpected error: {type(error).__name__}")
                 continue
             known[key] = order

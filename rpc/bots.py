@@ -1,14 +1,17 @@
-"""Trading bots: create, list, start, stop, delete."""
+"""Trading bots: create, list, start, stop, delete; each change is one log line."""
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal, InvalidOperation
 
+from logcontext import get_logger
 from models import ORDER_IN_FLIGHT, ApiKey, Bot, Fill, Order, Position, get_owned, owned, utcnow, write_transaction
 from rpc import N_, UserError
 from workers import strategies
 from exchanges import check_exchange
 from workers.sizing import BUY_BUDGET_MARGIN, smallest_capital
+
+log = get_logger(__name__)
 
 NEWBOT_USAGE = "/newbot <key_id or paper:<exchange>> <symbol> <capital> [strategy] [name=value ...]"
 NEWBOT_EXAMPLE = "/newbot 1 BTC/USDT 100 dip dip=0.6 tp=1.5 sl=3"
@@ -80,6 +83,8 @@ def create_bot(user, gateway, key_ref: str, symbol: str, capital: Decimal, strat
         params={name: str(value) for name, value in plan["params"].items()},
         timeframe=str(plan["params"].get("timeframe", "1m")), state=plan["state"],
     )
+    log.info("bot created", user=user.id, bot=bot.id, exchange=exchange, symbol=bot.symbol, mode=mode,
+             strategy=strategy, capital=capital)
     view = bot_view(bot)
     if plan.get("orders"):
         view["plan"] = {"price": plan["price"], "orders": plan["orders"], "base": rules.base}
@@ -141,6 +146,7 @@ def start_bot(user, bot_id) -> dict:
     if bot.status == "running":
         raise UserError(N_("Bot {id} is already running."), id=bot.id)
     Bot.update(status="running", status_reason="", failures=0).where(Bot.id == bot.id).execute()
+    log.info("bot started", user=user.id, bot=bot.id, was=bot.status)
     return bot_view(Bot.get_by_id(bot.id))
 
 
@@ -151,6 +157,7 @@ def stop_bot(user, bot_id) -> dict:
     # A new state version: a decision taken while the bot ran and not yet recorded records nothing
     # (workers/orders.py:record), even if the bot is started again before that job runs.
     Bot.update(status="stopped", status_reason="", version=Bot.version + 1).where(Bot.id == bot.id).execute()
+    log.info("bot stopped", user=user.id, bot=bot.id, was=bot.status)
     view = bot_view(Bot.get_by_id(bot.id))
     view["open_position"] = bot.positions.where(Position.status == "open").exists()
     return view
@@ -172,6 +179,7 @@ def delete_bot(user, bot_id) -> dict:
             raise UserError(N_("Bot {id} has an order in flight. Try again in a minute."), id=bot.id)
         view = bot_view(bot)
         bot.delete_instance(recursive=True)
+    log.info("bot deleted", user=user.id, bot=bot.id)
     return view
 
 
@@ -205,6 +213,7 @@ def request_exit(user, bot_id) -> dict:
             # safety order, a grid's buy): it records nothing (workers/orders.py:record).
             changes.update({Bot.status: "stopped", Bot.status_reason: "", Bot.version: Bot.version + 1})
         Bot.update(changes).where(Bot.id == bot.id).execute()
+    log.info("exit requested", user=user.id, bot=bot.id, amount=position.amount, stops=stops)
     view = bot_view(Bot.get_by_id(bot.id))
     view.update(amount=position.amount, base=bot.symbol.split("/")[0], stopped=stops)
     return view

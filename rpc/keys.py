@@ -1,12 +1,14 @@
 """Exchange API keys: check, store encrypted, list masked, delete."""
 from __future__ import annotations
 
+from logcontext import get_logger
 from models import ORDER_IN_FLIGHT, ApiKey, Bot, Order, Position, get_owned, owned
 from rpc import N_, UserError
 from vault import mask
 from exchanges import SUPPORTED_EXCHANGES, Credentials, check_exchange
 from exchanges.gateway import needs_passphrase
 
+log = get_logger(__name__)
 ADDKEY_USAGE = "/addkey <exchange> <api_key> <secret> [passphrase] [testnet]"
 
 
@@ -53,6 +55,7 @@ def add_key(user, gateway, vault, exchange: str, credentials: Credentials) -> di
         passphrase_token=vault.encrypt(credentials.passphrase) if credentials.passphrase else None,
         key_tail=credentials.api_key[-4:], testnet=credentials.testnet,
     )
+    log.info("key added", user=user.id, key=key.id, exchange=exchange, testnet=credentials.testnet)
     return key_view(key)
 
 
@@ -66,6 +69,7 @@ def delete_key(user, key_id) -> dict:
     key = _deletable(user, key_id)
     view = key_view(key)
     key.delete_instance()
+    log.info("key deleted", user=user.id, key=key.id)
     return view
 
 

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import secrets
 
+from logcontext import get_logger
 from models import Invite, User, write_transaction
 from rpc import N_, UserError
+
+log = get_logger(__name__)
 
 
 def find_user(chat_id: int) -> User | None:
@@ -18,6 +21,14 @@ def remember_language(user_id: int, language: str) -> None:
 def register(chat_id: int, name: str, invite_code: str | None, registration: str, is_admin: bool,
              language: str = "") -> tuple[User, bool]:
     """(user, created). Registering again is harmless and marks the chat reachable again."""
+    user, created = _register(chat_id, name, invite_code, registration, is_admin, language)
+    if created:
+        log.info("user registered", user=user.id, chat=chat_id)
+    return user, created
+
+
+def _register(chat_id: int, name: str, invite_code: str | None, registration: str, is_admin: bool,
+              language: str) -> tuple[User, bool]:
     with write_transaction():
         user = find_user(chat_id)
         if user is not None:

@@ -7,13 +7,16 @@ the user's language, runs the handler with that user, and turns the expected fai
 input, not found, exchange refusals) into a friendly reply that changed nothing. `button` does
 the same for an inline button and answers its callback query exactly once, whatever happens.
 Anything unexpected is logged and answered generically.
+
+Every update starts a log context of its own (`start_log_context`, before any handler) with
+its chat; `registered` and `button` add the user's id and the handler. Every line written while
+the update is handled carries them, the error handler's included.
 """
 from __future__ import annotations
 
 import asyncio
 import functools
 import html
-import logging
 import re
 from dataclasses import dataclass
 
@@ -23,13 +26,14 @@ from telegram.error import BadRequest
 from telegram.ext import ContextTypes, filters
 
 from exchanges import GatewayError
+from logcontext import begin, bind, get_logger
 from models import NotFound
 from rpc import UserError
 from rpc.users import find_user, remember_language
 from telegram_bot import engine_texts, formatting, i18n
 from workers.strategies import ParamError
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 # New messages in private chats: groups and channels are refused, edits never re-run a command.
 PRIVATE = filters.ChatType.PRIVATE
@@ -55,6 +59,12 @@ def services(context: ContextTypes.DEFAULT_TYPE) -> Services:
 async def blocking(function, *args, **kwargs):
     """Run database or exchange work off the event loop, so one slow call delays no one else."""
     return await asyncio.to_thread(function, *args, **kwargs)
+
+
+async def start_log_context(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Before any handler: this update's lines name its chat, and nothing of an earlier update."""
+    chat = update.effective_chat if isinstance(update, Update) else None
+    begin(chat=chat.id if chat else None)
 
 
 async def reply(update: Update, text: str, **kwargs) -> None:
@@ -123,6 +133,7 @@ def registered(handler):
         if user is None:
             await reply(update, formatting.start_first())
             return None
+        bind(user=user.id, chat=update.effective_chat.id, handler=handler.__name__)
         try:
             return await handler(update, context, user)
         except Exception as error:
@@ -159,6 +170,7 @@ def button(handler):
             if user is None:
                 await answer(formatting.start_first())
                 return None
+            bind(user=user.id, chat=update.effective_chat.id, handler=handler.__name__)
             try:
                 result = await handler(update, context, user)
             except NotFound as error:
@@ -196,7 +208,8 @@ class Note:
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Last resort: log without the update's text (it may hold a secret) and apologise."""
-    log.error("handler failed: %s", type(context.error).__name__, exc_info=context.error)
+    chat = update.effective_chat.id if isinstance(update, Update) and update.effective_chat else None
+    log.error("handler failed", chat=chat, error=type(context.error).__name__, exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat:
         try:
             await reply(update, formatting.something_went_wrong())

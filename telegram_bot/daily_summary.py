@@ -3,11 +3,11 @@ delivers it like any message, on, silent or off as /settings says)."""
 from __future__ import annotations
 
 import asyncio
-import logging
 
+from logcontext import get_logger
 from rpc.periods import write_due_summaries
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 CHECK_SECONDS = 60
 
 
@@ -16,7 +16,7 @@ async def run() -> None:
         try:
             written = await asyncio.to_thread(write_due_summaries)
             if written:
-                log.info("wrote %d daily summaries", written)
+                log.info("daily summaries written", summaries=written)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -3,7 +3,6 @@ serves Telegram by long polling, or by webhook on $PORT when WEBHOOK_URL is set.
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 import warnings
 
@@ -15,14 +14,16 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
 import models
 import settings as settings_module
 from logconfig import configure_logging
+from logcontext import get_logger
 from telegram_bot import daily_summary, formatting, i18n, keyboards
-from telegram_bot.access import NEW_MESSAGE, PRIVATE, PRIVATE_MESSAGE, Services, on_error
+from telegram_bot.access import NEW_MESSAGE, PRIVATE, PRIVATE_MESSAGE, Services, on_error, start_log_context
 from telegram_bot.commands import admin, bots, keys, periods, picks, reports, settings, start, strategies
 from telegram_bot.conversations import addkey, newbot
 from telegram_bot.persistence import RedisPersistence
@@ -34,7 +35,7 @@ from vault import Vault
 from workers.context import REPORT_QUEUE, redis_from_url
 from exchanges import Gateway
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 # Our conversations track callback queries per chat and user, not per message, on purpose.
 warnings.filterwarnings("ignore", message=".*per_message=False.*")
 
@@ -136,6 +137,7 @@ def build_application(config: settings_module.Settings) -> Application:
         vault=Vault(config.require_fernet_keys()),
         reports_queue=Queue(REPORT_QUEUE, connection=redis),
     )
+    application.add_handler(TypeHandler(Update, start_log_context), group=-2)
     # Before anything else, in any chat: a pasted secret is deleted.
     application.add_handler(MessageHandler(filters.UpdateType.MESSAGES, keys.guard_secrets), group=-1)
     for conversation in CONVERSATIONS:
@@ -173,7 +175,7 @@ def main() -> int:
     # The webhook's path is its secret token too.
     configure_logging("bot", (*config.secrets, webhook_path(config.telegram_token)))
     models.connect(config.database_url)
-    log.info("bot starting (%s)", "webhook" if config.webhook_url else "long polling")
+    log.info("bot starting", mode="webhook" if config.webhook_url else "long polling")
     run(config)
     return 0
 

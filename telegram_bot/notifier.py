@@ -21,7 +21,6 @@ import asyncio
 import base64
 import datetime as dt
 import functools
-import logging
 import os
 import socket
 import time
@@ -34,12 +33,13 @@ from telegram import Bot
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
+from logcontext import get_logger, log_context
 from models import Outbox, User, database_now, db, utcnow, write_transaction
 from rpc.preferences import delivery_level
 from telegram_bot import formatting, i18n, strategy_texts
 from telegram_bot.rate_limits import NOTIFICATION
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 BATCH_ROWS = 1000  # at 30 messages a second, well within one lease
 IDLE_SLEEP_SECONDS = 0.2
@@ -176,18 +176,19 @@ class Notifier:
     def wait(self, chat_id: int, error: Exception) -> None:
         delay = min(MAX_BACKOFF_SECONDS, self.backoff.get(chat_id, (0, 0.5))[1] * 2)
         self.backoff[chat_id] = (time.monotonic() + delay, delay)
-        log.warning("delivery to chat %s failed (%s); retrying in %.1fs", chat_id, type(error).__name__, delay)
+        log.warning("delivery failed; retrying later", chat=chat_id, error=type(error).__name__, retry_in=delay)
 
     async def deliver_chat(self, chat_id: int, user_id: int, rows: list[Outbox]) -> None:
         """Send one chat's rows; any failure stays with this chat (the round goes on for the others)."""
-        try:
-            await self._deliver_chat(chat_id, user_id, rows)
-        except Exception as error:  # the database away while marking, a text that cannot be made
-            self.wait(chat_id, error)
-        try:  # what is left goes back, except what Telegram has accepted and waits to be marked
-            await self.off_loop(release_leases, self.owner, [r.id for r in rows if r.id not in self.unrecorded])
-        except Exception:
-            log.warning("could not hand back the rows of chat %s; their lease ends by itself", chat_id)
+        with log_context(user=user_id, chat=chat_id):
+            try:
+                await self._deliver_chat(chat_id, user_id, rows)
+            except Exception as error:  # the database away while marking, a text that cannot be made
+                self.wait(chat_id, error)
+            try:  # what is left goes back, except what Telegram has accepted and waits to be marked
+                await self.off_loop(release_leases, self.owner, [r.id for r in rows if r.id not in self.unrecorded])
+            except Exception:
+                log.warning("could not hand back a chat's rows; their lease ends by itself")
 
     async def _deliver_chat(self, chat_id: int, user_id: int, rows: list[Outbox]) -> None:
         rows = [row for row in rows if row.id not in self.unrecorded]  # sent: only the marking is due
@@ -209,18 +210,18 @@ class Notifier:
             if self.stopping:
                 return  # a clean stop comes between messages, never inside one
             if not await self.off_loop(renew_lease, self.owner, row_ids, self.lease_until()):
-                log.info("rows of chat %s were taken over by another notifier", chat_id)
+                log.info("rows taken over by another notifier", rows=len(row_ids))
                 return
             try:
                 await self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, disable_notification=quiet,
                                             **self.yield_to_replies)
             except Forbidden:
-                log.info("chat %s blocked the bot; keeping its messages", chat_id)
+                log.info("chat blocked the bot; keeping its messages", rows=len(rows))
                 await self.off_loop(mark_unreachable, user_id)
                 return
             except BadRequest as error:
                 # Telegram will refuse this the same way every time (chat gone, bad text).
-                log.warning("chat %s refused a message for good (%s); giving it up", chat_id, error.message)
+                log.warning("message refused for good; given up", rows=len(row_ids), error=error.message)
                 await self.off_loop(mark_given_up, row_ids)
                 given_up.update(row_ids)
                 continue

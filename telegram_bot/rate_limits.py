@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 
 from telegram.error import RetryAfter
 from telegram.ext import AIORateLimiter
 
-log = logging.getLogger(__name__)
+from logcontext import get_logger
+
+log = get_logger(__name__)
 
 HEADROOM = 5  # slots of the overall bucket that only replies may take: a burst of commands goes at once
 POLL_SECONDS = 0.01
@@ -79,7 +80,7 @@ class ReplyFirstRateLimiter(AIORateLimiter):
                 if attempt == max_retries:
                     raise
                 pause = error._retry_after.total_seconds()  # as AIORateLimiter reads it, without the deprecation
-                log.info("rate limit hit; every request waits %.1fs", pause + 0.1)
+                log.info("rate limit hit; every request waits", wait=round(pause + 0.1, 3))
                 self._retry_after_event.clear()
                 await asyncio.sleep(pause + 0.1)
             finally:

@@ -14,10 +14,19 @@ from tests.fakes.binance_api import FakeBinance
 from tests.fakes.bybit_api import FakeBybit
 from tests.fakes.okx_api import FakeOKX
 from tests.fakes.telegram_api import FakeTelegram
+from logcontext import begin
+from tests.logfmt import log_lines  # noqa: F401 (a fixture for every test)
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TEST_POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 TELEGRAM_TOKEN = "123456:TEST-TOKEN-botfleet-e2e"
+
+
+@pytest.fixture(autouse=True)
+def fresh_log_context():
+    """Jobs called in this process bind their ids as the worker's fresh context would let them:
+    each test starts without those of the last."""
+    begin()
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ import redis
 import models
 from tests.conftest import TELEGRAM_TOKEN
 from tests.harness import Service
+from tests.logfmt import parse_line
 from telegram_bot.formatting import num, signed
 
 WAIT = 40  # seconds; generous for a loaded CI machine, never a timing assertion
@@ -190,7 +191,14 @@ def test_each_fill_reaches_only_its_owner_signed_with_its_owners_key(scene, fake
     assert "running" in say(fake_telegram, btc_chat, "/bots", "Your bots")
 
 
-def test_no_secret_reaches_the_database_logs_or_job_payloads(scene, fake_telegram, fake_binance):
+def log_records(service: Service) -> dict[str, list[dict]]:
+    """Every line of every process's log, read as a structured record (ValueError if one is not)."""
+    return {path.stem: [parse_line(line) for line in path.read_text().splitlines()]
+            for path in sorted(service.log_dir.glob("*.log"))}
+
+
+def test_no_secret_reaches_the_database_logs_or_job_payloads_and_logs_are_structured(scene, fake_telegram,
+                                                                                     fake_binance):
     btc_chat = USERS[0][0]
     fake_binance.set_price("BTC/USDT", USERS[0][4])
     fake_telegram.wait_for_bot_message(btc_chat, "BUY", timeout=WAIT)
@@ -206,6 +214,24 @@ def test_no_secret_reaches_the_database_logs_or_job_payloads(scene, fake_telegra
         assert secret not in logs
         assert secret not in stored
         assert secret.encode() not in queued
+
+    # Every line of every process is one structured record; the buy's fill names its owner, bot and order.
+    records = log_records(scene["service"])
+    assert set(records) >= {"bot", "scheduler", "worker1", "worker2"}
+    assert all(records.values()), records
+    database = models.connect(scene["database_url"])
+    try:
+        buy = models.Order.get((models.Order.bot == scene["bots"][btc_chat]) & (models.Order.side == "buy"))
+    finally:
+        database.close()
+    fills = [r for name, lines in records.items() if name.startswith("worker") for r in lines
+             if r["msg"] == "order filled" and r.get("order") == str(buy.id)]
+    assert [(r["user"], r["bot"], r["side"], r["symbol"]) for r in fills] == [
+        (str(buy.user_id), str(buy.bot_id), "buy", "BTC/USDT")]
+    assert Decimal(fills[0]["amount"]) == buy.filled
+    # A chat command's lines carry the chat and the handler serving it.
+    [started] = [r for r in records["bot"] if r["msg"] == "bot started" and r["bot"] == str(buy.bot_id)]
+    assert (started["user"], started["chat"], started["handler"]) == (str(buy.user_id), str(btc_chat), "startbot")
     # The pasted /addkey messages were deleted from the chats.
     for chat, *_ in USERS:
         pasted = [m for m in fake_telegram.transcript(chat) if (m["text"] or "").startswith("/addkey")]

@@ -9,20 +9,23 @@ at once):
 3. each new fill, the difference to what was booked, becomes a Fill row under a unique
    (order, fill key), the bot's position follows it (workers/accounting.py), and the owner's
    message goes to the outbox.
+Once committed, each new fill and each order ended without one (canceled, rejected, expired)
+is one log line with the order's user, bot and order ids.
 """
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
 from exchanges import MarketRules, OrderState
+from logcontext import get_logger
 from models import (Bot, Fill, Order, Outbox, Position, SqliteDatabase, bulk_update, canonical, db, insert_rows,
                     write_transaction)
 from workers import accounting
+from workers.orders import order_fields
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 ZERO = Decimal(0)
 RECHECK_MARKET_SECONDS = 1  # a market order seen open should settle at once: look again soon
@@ -48,6 +51,7 @@ def book_reports(reports: list[Report], now: dt.datetime) -> list[Fill | None]:
     fills: list[Fill | None] = [None] * len(reports)
     if not reports:
         return fills
+    ended: list[Report] = []
     with write_transaction():
         current = _lock_orders([r.order.id for r in reports])
         updated, filling = [], []
@@ -56,9 +60,11 @@ def book_reports(reports: list[Report], now: dt.datetime) -> list[Fill | None]:
             if current.get(order.id) != (order.status, order.filled):
                 continue  # moved on since it was read: someone else's report was booked
             if state.filled < order.filled:  # cumulative figures never shrink: a stale answer
-                log.warning("order %s reported %s filled after %s was booked; ignored", order.id, state.filled,
-                            order.filled)
+                log.warning("stale order report ignored", **order_fields(order), reported_filled=state.filled,
+                            booked_filled=order.filled)
                 continue
+            if state.status in ("canceled", "rejected", "expired") and state.status != order.status:
+                ended.append(report)
             updated.append(_updated_order(order, state, now))
             current[order.id] = (state.status, state.filled)
             if state.filled > order.filled:
@@ -69,7 +75,21 @@ def book_reports(reports: list[Report], now: dt.datetime) -> list[Fill | None]:
             for index in filling:
                 fills[index] = ledger.book(reports[index])
             ledger.write()
+    for report, fill in zip(reports, fills):
+        if fill is not None:
+            log_fill(report, fill)
+    for report in ended:
+        log.info(f"order {report.state.status}", **order_fields(report.order), filled=report.state.filled,
+                 exchange_order_id=report.state.exchange_order_id)
     return fills
+
+
+def log_fill(report: Report, fill: Fill) -> None:
+    order, state = report.order, report.state
+    log.info("order filled", **(order_fields(order) | {"amount": fill.amount, "price": fill.price}), cost=fill.cost,
+             fee=fill.fee, fee_currency=fill.fee_currency, realized_profit=fill.realized_profit,
+             status=state.status, filled=state.filled, order_amount=order.amount, limit_price=order.price,
+             exchange_order_id=state.exchange_order_id)
 
 
 def _lock_orders(order_ids: list[int]) -> dict[int, tuple[str, Decimal]]:
@@ -145,7 +165,7 @@ class _Ledger:
             self.touched[id(position)] = position
             return None
         if position is None:
-            log.warning("sell fill of order %s booked without an open position", order.id)
+            log.warning("sell fill booked without an open position", **order_fields(order))
             return None
         realized = accounting.book_sell(position, figures, rules, order.pair_price)
         if accounting.is_dust(position, rules, figures.price):

@@ -10,14 +10,14 @@ has seen is raised above every fence in the database first.
 """
 from __future__ import annotations
 
-import logging
 import threading
 
 from peewee import Case, fn
 
+from logcontext import get_logger
 from models import Bot
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 TOKEN_KEY = "botfleet:claim:token"
 
@@ -82,7 +82,7 @@ class ClaimKeeper:
             self._floor = highest_fence()
         if token <= self._floor:  # Redis lost its counter: carry on above every fence written
             self._floor = max(self._floor, highest_fence())
-            log.warning("claim tokens restarted at %s; going on from %s", token, self._floor)
+            log.warning("claim tokens restarted; going on above the highest fence", token=token, fence=self._floor)
             token = int(self._raise_and_take(keys=[TOKEN_KEY], args=[self._floor]))
         self._floor = max(self._floor, token)
         return token
@@ -105,7 +105,7 @@ class ClaimKeeper:
                         keys = [claim_key(i) for i in bot_ids[start:start + 1000]]
                         self._renew(keys=keys, args=[token, self.ttl_ms])
                 except Exception:  # Redis away: the claims lapse, and the fence keeps us harmless
-                    log.warning("could not renew bot claims", exc_info=True)
+                    log.warning("could not renew bot claims", exc_info=True, bots=len(bot_ids))
 
 
 def highest_fence() -> int:

@@ -10,7 +10,6 @@ loss always protects); a bot whose claim is held (still acting) is skipped and c
 from __future__ import annotations
 
 import json
-import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -18,13 +17,14 @@ from typing import NamedTuple
 
 from rq import Queue
 
+from logcontext import bind, get_logger, log_context
 from models import ORDER_IN_FLIGHT, Bot, Order, Position, canonical, database_now, db
 from workers import claims, market_data, strategies
 from workers.context import TRADE_QUEUE, context
 from workers.failures import register_failure
 from workers.trading import act
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 MAX_CANDLES = 1000
 LAG_SAMPLES = 1000
@@ -133,6 +133,7 @@ def evaluate_markets(exchange: str, testnet: bool, markets: list, tick: int, sch
     """Evaluate a few markets of one venue: their candles are fetched at once (an exchange's
     latency is paid once per job, not once per market), then each market's bots decide."""
     ctx = context()
+    bind(exchange=exchange, testnet=testnet or None, tick=tick)  # testnet named only when it is
     try:
         loaded = [(symbol, timeframe, bots, parse_all(bots))
                   for (symbol, timeframe), bots in bots_to_evaluate(exchange, testnet, markets).items()]
@@ -147,7 +148,8 @@ def evaluate_markets(exchange: str, testnet: bool, markets: list, tick: int, sch
         items, evaluated, skipped = [], 0, 0
         for (symbol, timeframe, bots, parsed), fetched in zip(loaded, candles):
             if isinstance(fetched, Exception):
-                log.warning("no candles for %s %s this tick: %s", exchange, symbol, fetched)
+                log.warning("no candles this tick", symbol=symbol, timeframe=timeframe, bots=len(bots),
+                            error=str(fetched) or type(fetched).__name__)
                 continue
             lag = time.time() - scheduled_at  # how late this market's decisions start
             acting, busy = _evaluate(ctx, bots, parsed, *fetched, positions, to_settle, blocked, resting)
@@ -203,8 +205,11 @@ def _evaluate(ctx, bots: list[BotRow], parsed: dict, closes, price, positions: d
                 item = decide_for(bot, parsed[bot.id], closes, price, positions.get(bot.id),
                                   resting.get(bot.id, NO_ORDERS))
             except Exception:
-                log.exception("strategy of bot %s failed", bot.id)
-                register_failure(Bot.get_by_id(bot.id), "Its strategy failed on the latest prices.")
+                # Only a failing bot pays for its log context: the others are too many per tick.
+                row = Bot.get_by_id(bot.id)
+                with log_context(user=row.user_id, bot=bot.id, symbol=row.symbol):
+                    log.exception("strategy failed")
+                    register_failure(row, "Its strategy failed on the latest prices.")
                 continue
         if item is None and (bot.id in to_settle or (bot.id in resting and price_reached(resting[bot.id], price))):
             item = [bot.id, "settle", None, bot.version]

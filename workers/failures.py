@@ -5,8 +5,10 @@ told the same reason again every tick.
 """
 from __future__ import annotations
 
+from logcontext import get_logger
 from models import Bot, Outbox, write_transaction
 
+log = get_logger(__name__)
 MAX_CONSECUTIVE_FAILURES = 3
 
 
@@ -23,6 +25,10 @@ def register_failure(bot: Bot, message: str) -> None:
             changes.update(status="paused", status_reason=message)
         Bot.update(**changes).where(Bot.id == bot.id).execute()
         notify_bot_error(bot, message, paused, failures)
+    if paused and current.status != "paused":
+        log.info("bot paused", user=bot.user_id, bot=bot.id, reason=message, failures=failures)
+    else:
+        log.warning("bot failed", user=bot.user_id, bot=bot.id, reason=message, failures=failures, paused=paused)
 
 
 def pause_bot(bot: Bot, message: str) -> None:
@@ -33,6 +39,7 @@ def pause_bot(bot: Bot, message: str) -> None:
             return
         Bot.update(status="paused", status_reason=message).where(Bot.id == bot.id).execute()
         notify_bot_error(bot, message, True, current.failures)
+    log.info("bot paused", user=bot.user_id, bot=bot.id, reason=message, failures=current.failures)
 
 
 def notify_bot_error(bot: Bot, message: str, paused: bool, failures: int) -> None:

@@ -8,8 +8,11 @@ import time
 
 from rq import Queue, Worker
 
+from logcontext import get_logger
 from models import Outbox, User
 from workers.context import QUEUES
+
+log = get_logger(__name__)
 
 ALERT_AFTER_TICKS = 3
 ALERT_EVERY_SECONDS = 3600
@@ -83,5 +86,7 @@ class AdminAlerts:
 def tell_admins(admin_chat_ids, problem: str, figures: dict) -> None:
     details = {"problem": problem, "workers": figures["workers"], "last_lag": figures["last_lag"],
                "queues": figures["queues"]}
+    log.warning("admins alerted", problem=problem, workers=figures["workers"], last_lag=figures["last_lag"],
+                admins=len(admin_chat_ids))
     for admin in User.select().where(User.chat_id.in_(list(admin_chat_ids))):
         Outbox.create(user=admin, chat_id=admin.chat_id, kind="admin_alert", payload=details)

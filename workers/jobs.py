@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from exchanges import GatewayError
+from logcontext import bind
 from models import ApiKey, NotFound, Outbox, User, get_owned
 from vault import VaultError, mask
 from workers.context import context
@@ -11,6 +12,7 @@ from workers.trading import key_credentials
 def report_balance(user_id: int, key_id: int) -> str:
     """Fetch the balances behind one of the user's keys and send them to the user's chat."""
     ctx = context()
+    bind(user=user_id, key=key_id)
     user = User.get_by_id(user_id)
     payload = {"key_id": key_id}
     try:

@@ -18,13 +18,13 @@ All times come from the database's clock.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 
 from exchanges import OrderRequest
+from logcontext import get_logger
 from models import ORDER_IN_FLIGHT, Bot, Order, Outbox, insert_rows, write_transaction
 from workers import claims
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 ABSENT_AFTER_SECONDS = 120
 WATCH_ABSENT_SECONDS = 3600
@@ -52,7 +52,15 @@ def client_order_id(bot: Bot, version: int, side: str, index: int = 0) -> str:
 
 
 def request_of(order: Order) -> OrderRequest:
-    return OrderRequest(order.client_order_id, order.symbol, order.side, order.type, order.amount, order.price)
+    return OrderRequest(order.client_order_id, order.symbol, order.side, order.type, order.amount, order.price,
+                        log_ids={"user": order.user_id, "bot": order.bot_id, "order": order.id})
+
+
+def order_fields(order: Order) -> dict:
+    """What a log line about an order says of it (the ids first)."""
+    return {"user": order.user_id, "bot": order.bot_id, "order": order.id, "symbol": order.symbol,
+            "side": order.side, "type": order.type, "amount": order.amount, "price": order.price,
+            "client_order_id": order.client_order_id}
 
 
 def in_flight(bot_ids: list[int]) -> list[Order]:
@@ -88,6 +96,8 @@ def record(token: int, intents: list[dict], tick: int, memos: dict[int, dict] | 
         for bot_id, memo in memos.items():
             if bot_id in passed:
                 remember(memo["bot"], memo["state"], memo["notice"])
+    for order in recorded:
+        log.info("order recorded", **order_fields(order), role=order.role or None, tick=tick)
     return recorded
 
 
@@ -115,6 +125,7 @@ def mark_sent(token: int, orders: list[Order], now: dt.datetime) -> list[Order]:
     mine = [o for o in orders if o.id in sent]
     for order in mine:
         order.status, order.sent_at = "sent", now
+        log.info("order sent", **order_fields(order))
     return mine
 
 
@@ -129,12 +140,18 @@ def expire_recorded(token: int, orders: list[Order], now: dt.datetime) -> None:
             Order.update(status="expired", error="never sent: its decision expired", updated_at=now).where(
                 Order.id.in_(ids) & (Order.status == "recorded")
             ).execute()
+    expired = set(ids)
+    for order in orders:
+        if order.id in expired:
+            log.info("order expired", **order_fields(order), reason="never sent: its decision expired")
 
 
 def reject(order: Order, reason: str, now: dt.datetime) -> None:
-    Order.update(status="rejected", error=reason, next_check_at=None, updated_at=now).where(
+    changed = Order.update(status="rejected", error=reason, next_check_at=None, updated_at=now).where(
         (Order.id == order.id) & (Order.status == order.status) & (Order.filled == order.filled)
     ).execute()
+    if changed:
+        log.info("order rejected", **order_fields(order), reason=reason)
 
 
 def check_later(order: Order, now: dt.datetime, notified: str | None = None) -> None:
@@ -161,10 +178,12 @@ def give_up_or_wait(order: Order, now: dt.datetime) -> str:
 
 def mark_absent(order: Order, now: dt.datetime) -> None:
     """Provably absent: the bot may act again with a new order; a late appearance is still booked."""
-    Order.update(status="expired", error="the exchange never showed this order", checks=Order.checks + 1,
-                 next_check_at=now + dt.timedelta(seconds=MAX_CHECK_SECONDS), updated_at=now).where(
+    changed = Order.update(status="expired", error="the exchange never showed this order", checks=Order.checks + 1,
+                           next_check_at=now + dt.timedelta(seconds=MAX_CHECK_SECONDS), updated_at=now).where(
         (Order.id == order.id) & (Order.status == order.status)
     ).execute()
+    if changed:
+        log.info("order expired", **order_fields(order), reason="the exchange never showed this order")
 
 
 def stop_watching(order: Order, now: dt.datetime) -> None:

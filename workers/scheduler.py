@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
 import signal
 import sys
 import time
@@ -19,13 +18,14 @@ from rq import Queue
 
 import settings as settings_module
 from logconfig import configure_logging
+from logcontext import get_logger
 from models import Bot
 from workers.context import MARKET_QUEUE, context
 from workers.evaluation import MARKETS_PER_JOB, evaluate_markets, market_busy_key, needs_a_look
 from workers.health import AdminAlerts
 from workers.trading import CURRENT_TICK_KEY
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 LEADER_KEY = "botfleet:scheduler:leader"
 
@@ -51,7 +51,7 @@ def lead_tick(ctx, tick: int, scheduled_at: float) -> dict:
             free.append((exchange, testnet, symbol, timeframe))
         else:
             lagging += 1
-    enqueued = len(free)
+    enqueued, jobs = len(free), 0
     for (exchange, testnet), markets in itertools.groupby(free, key=lambda m: (m[0], m[1])):
         markets = [(symbol, timeframe) for _, _, symbol, timeframe in markets]
         for start in range(0, len(markets), MARKETS_PER_JOB):
@@ -59,6 +59,9 @@ def lead_tick(ctx, tick: int, scheduled_at: float) -> dict:
                 evaluate_markets, exchange, testnet, markets[start:start + MARKETS_PER_JOB], tick, scheduled_at,
                 job_timeout=busy_for, result_ttl=30, failure_ttl=86400,
             )
+            jobs += 1
+    log.info("tick enqueued", tick=tick, markets=enqueued, lagging_markets=lagging, jobs=jobs,
+             lag=round(time.time() - scheduled_at, 3))
     summary = {"tick": tick, "at": scheduled_at, "markets": enqueued, "lagging_markets": lagging, "claimed": True}
     ctx.redis.set("botfleet:metrics:last_tick", json.dumps(summary))
     if lagging:
@@ -99,9 +102,9 @@ class Scheduler:
                     lead_tick(self.ctx, tick, scheduled_at)
                     self.alerts.observe()
             except RedisError:
-                log.warning("Redis unavailable during tick %s; trying again next tick", tick)
+                log.warning("Redis unavailable during the tick; trying again next tick", tick=tick)
             except Exception:
-                log.exception("tick %s failed; trying again next tick", tick)
+                log.exception("tick failed; trying again next tick", tick=tick)
             time.sleep(max(0.0, (tick + 1) * period - time.time()))
         if self.leading:
             try:
@@ -123,7 +126,7 @@ def main() -> int:
     scheduler = Scheduler(ctx)
     signal.signal(signal.SIGTERM, scheduler.stop)
     signal.signal(signal.SIGINT, scheduler.stop)
-    log.info("scheduler started, tick every %ss", ctx.settings.tick_seconds)
+    log.info("scheduler started", tick_seconds=ctx.settings.tick_seconds)
     scheduler.run()
     return 0
 

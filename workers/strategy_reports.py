@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import catalogs
 from exchanges import GatewayError
+from logcontext import bind
 from models import Bot, Fill, NotFound, Outbox, Position, User, get_owned
 from workers import backtest, charts, history, strategies
 from workers.context import context
@@ -55,6 +56,7 @@ def run_backtest(user_id: int, strategy: str, symbol: str, days: int, raw_params
                  progress_message_id: int | None = None, language: str | None = None) -> str:
     """Replay the strategy over the exchange's last `days` days and send the report."""
     ctx = context()
+    bind(user=user_id, exchange=exchange, symbol=symbol, strategy=strategy)
     user = User.get_by_id(user_id)
     language = reader_language(user, language)
     payload: dict = {"strategy": strategy, "symbol": symbol, "days": days, "exchange": exchange,
@@ -111,6 +113,7 @@ def _failure(error: Exception) -> dict:
 def draw_chart(user_id: int, bot_id: int, language: str | None = None) -> str:
     """A PNG of the bot's market: its candles' closes, its fills, its lines or levels."""
     ctx = context()
+    bind(user=user_id, bot=bot_id)
     user = User.get_by_id(user_id)
     language = reader_language(user, language)
     payload: dict = {"bot_id": bot_id, "language": language}

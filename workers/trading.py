@@ -8,7 +8,6 @@ are decrypted here and live only as long as this job.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from decimal import Decimal
 
 from peewee import JOIN
@@ -17,12 +16,13 @@ import exchanges
 from exchanges import BadRequest, GatewayError, KeyRejected, OrderRefused, OrderState, run_all
 from exchanges.live import LiveAccount
 from exchanges.paper import PaperAccount
+from logcontext import bind, get_logger, log_context
 from models import ORDER_IN_FLIGHT, ApiKey, Bot, Order, Position, User, database_now
 from vault import VaultError
 from workers import booking, failures, market_data, orders, sizing
 from workers.context import context
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 STALE_TICKS = 2  # a decision older than this places nothing
 CURRENT_TICK_KEY = "botfleet:tick:current"
@@ -59,6 +59,7 @@ def act(exchange: str, testnet: bool, tick: int, items: list) -> dict:
     then orders to place, and the memory and notice that go with them, all or nothing.
     The bots may trade on several markets of the venue: each trades on its own."""
     ctx = context()
+    bind(exchange=exchange, testnet=bool(testnet) or None, tick=tick)
     token, claimed = ctx.claims.claim([item[0] for item in items])
     try:
         mine = set(claimed)
@@ -93,12 +94,13 @@ class Batch:
 
     def _open_accounts(self) -> None:
         for bot in self.bots.values():
-            try:
-                self.accounts[bot.id] = account_for(self.ctx, bot, self.market)
-            except VaultError:
-                failures.pause_bot(bot, KEY_UNREADABLE)
-            except GatewayError as error:
-                failures.register_failure(bot, str(error))
+            with log_context(user=bot.user_id, bot=bot.id):
+                try:
+                    self.accounts[bot.id] = account_for(self.ctx, bot, self.market)
+                except VaultError:
+                    failures.pause_bot(bot, KEY_UNREADABLE)
+                except GatewayError as error:
+                    failures.register_failure(bot, str(error))
 
     # ------------------------------------------------------------------ orders in flight
 
@@ -142,6 +144,8 @@ class Batch:
                 failures.pause_bot(bot, KEY_REJECTED)
             orders.check_later(order, now, notified="key")
         elif order.checks + 1 >= UNCONFIRMED_NOTICE_CHECKS and order.notified != "unconfirmed":
+            log.warning("order not confirmed by the exchange yet; still looking", **orders.order_fields(order),
+                        checks=order.checks + 1, error=str(error))
             failures.notify_bot_error(bot, f"Its {order.side} order {order.client_order_id} cannot be confirmed "
                                            f"with the exchange yet ({error}). It is never sent twice; "
                                            "botfleet keeps checking.", False, bot.failures)
@@ -174,7 +178,8 @@ class Batch:
             if change:
                 price = market_data.conversion_price(self.ctx, self.exchange, currency, rules.quote, self.testnet)
                 if price is None:
-                    log.warning("no %s/%s price to value a fee of order %s", currency, rules.quote, order.id)
+                    log.warning("no price to value a fee", **orders.order_fields(order), fee_currency=currency,
+                                quote=rules.quote)
                 else:
                     total += change * price
         return total
@@ -202,7 +207,7 @@ class Batch:
             elif isinstance(answer, KeyRejected):
                 failures.pause_bot(self.bots[order.bot_id], KEY_REJECTED)
             elif isinstance(answer, GatewayError):
-                log.info("cancel of order %s failed: %s", order.client_order_id, answer)
+                log.info("cancel failed", **orders.order_fields(order), error=str(answer))
             cleared.discard(order.bot_id)  # still resting: the next tick asks again
         self.book(reports, now, asked_to_cancel=True)
         return cleared
@@ -215,20 +220,9 @@ class Batch:
             bot = self.bots[bot_id]
             if bot_id in busy:
                 continue
-            try:
-                if action == "orders":
-                    plan = rest[1]
-                    wanted = self.plan_intents(bot, plan["place"])
-                    if wanted is None:
-                        continue  # all or nothing: the next tick decides again
-                    memos[bot_id] = {"bot": bot, "version": version, "state": plan.get("state"),
-                                     "notice": plan.get("notice")}
-                else:
-                    limit = Decimal(rest[0]) if rest and rest[0] else None
-                    intent = self.intent(bot, action, quote, limit)
-                    wanted = [] if intent is None else [intent]
-            except OrderRefused as error:
-                failures.register_failure(bot, str(error))
+            with log_context(user=bot.user_id, bot=bot_id):
+                wanted = self.wanted(bot, action, quote, version, rest, memos)
+            if wanted is None:
                 continue
             intents += [{"bot": bot, "version": version, "index": index, **intent}
                         for index, intent in enumerate(wanted)]
@@ -248,8 +242,29 @@ class Batch:
             elif isinstance(answer, (OrderRefused, BadRequest)):
                 orders.reject(order, str(answer), now)
                 failures.register_failure(bot, str(answer))
-            # Retryable: the outcome is unknown; it stays "sent" and is looked up, never resent.
+            else:  # Retryable: the outcome is unknown; it stays "sent" and is looked up, never resent.
+                log.warning("order outcome unknown; looked up later", **orders.order_fields(order), error=str(answer))
         self.book(reports, now)
+
+    def wanted(self, bot: Bot, action: str, quote: str | None, version: int, rest: list,
+               memos: dict) -> list[dict] | None:
+        """The orders one bot's decision asks for, sized now (a plan's memory goes to `memos`);
+        None when it places nothing this tick (refused orders count as a failure)."""
+        try:
+            if action == "orders":
+                plan = rest[1]
+                wanted = self.plan_intents(bot, plan["place"])
+                if wanted is None:
+                    return None  # all or nothing: the next tick decides again
+                memos[bot.id] = {"bot": bot, "version": version, "state": plan.get("state"),
+                                 "notice": plan.get("notice")}
+                return wanted
+            limit = Decimal(rest[0]) if rest and rest[0] else None
+            intent = self.intent(bot, action, quote, limit)
+            return [] if intent is None else [intent]
+        except OrderRefused as error:
+            failures.register_failure(bot, str(error))
+            return None
 
     def plan_intents(self, bot: Bot, wants: list) -> list[dict] | None:
         """The orders of a strategy's plan, sized now; None when any of them cannot be."""

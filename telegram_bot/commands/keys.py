@@ -1,18 +1,18 @@
 """/addkey (one-line form), /keys, /delkey with its confirm step, and the guard that deletes pasted secrets."""
 from __future__ import annotations
 
-import logging
 import re
 
 from telegram import Update
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
+from logcontext import get_logger
 from rpc import keys as key_rpc
 from telegram_bot import formatting, i18n, keyboards
 from telegram_bot.access import blocking, button, edit_in_place, registered, reply, services, telegram_language
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 # Exchange keys and secrets are long runs of letters and digits (Binance: 64, OKX: a UUID and
 # 32 hex digits); words, symbols, amounts and invite codes are shorter or lack one of the two.
@@ -31,10 +31,11 @@ async def delete_pasted_secret(update: Update) -> None:
     except BadRequest as error:
         if "not found" in error.message.lower():
             return  # already gone (the guard deleted it first)
-        log.warning("could not delete a message with a secret in chat %s", update.effective_chat.id)
+        log.warning("could not delete a message with a secret", chat=update.effective_chat.id, error=error.message)
         await reply(update, formatting.could_not_delete_secret())
-    except TelegramError:
-        log.warning("could not delete a message with a secret in chat %s", update.effective_chat.id)
+    except TelegramError as error:
+        log.warning("could not delete a message with a secret", chat=update.effective_chat.id,
+                    error=type(error).__name__)
         await reply(update, formatting.could_not_delete_secret())
 
 
