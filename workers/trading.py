@@ -149,12 +149,16 @@ class Batch:
         else:
             orders.check_later(order, now)
 
-    def book(self, reports: list[tuple[Order, OrderState]], now: dt.datetime) -> None:
-        """Book the exchanges' answers, all in one transaction."""
+    def book(self, reports: list[tuple[Order, OrderState]], now: dt.datetime, canceled_here: bool = False) -> None:
+        """Book the exchanges' answers, all in one transaction. An order the exchange ended without
+        a fill counts against its bot, unless this job canceled it (`canceled_here`): a strategy
+        taking its own resting orders back (a DCA deal's exit, a stopped grid) is no failure."""
         fills = booking.book_reports([
             booking.Report(self.bots[o.bot_id], o, state, self.market.rules(o.symbol), self._other_fees_quote(o, state))
             for o, state in reports], now)
         self.booked += sum(fill is not None for fill in fills)
+        if canceled_here:
+            return
         for (order, state), fill in zip(reports, fills):
             if fill is None and state.final and state.filled == 0 and order.status in ("sent", "open"):
                 failures.register_failure(self.bots[order.bot_id],
@@ -201,7 +205,7 @@ class Batch:
             elif isinstance(answer, GatewayError):
                 log.info("cancel of order %s failed: %s", order.client_order_id, answer)
             cleared.discard(order.bot_id)  # still resting: the next tick asks again
-        self.book(reports, now)
+        self.book(reports, now, canceled_here=True)
         return cleared
 
     def place(self, items: list) -> None:
