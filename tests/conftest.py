@@ -1,6 +1,7 @@
 """Shared fixtures: real Redis, real databases (SQLite and PostgreSQL), and the edge fakes."""
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from urllib.parse import urlparse
@@ -43,16 +44,24 @@ def _postgres_admin():
     return connection
 
 
-@pytest.fixture
-def postgres_url():
-    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+@contextlib.contextmanager
+def fresh_postgres_database():
+    """The URL of a new, empty PostgreSQL database, dropped on leaving (for any fixture scope)."""
     name = f"botfleet_test_{uuid.uuid4().hex[:10]}"
     admin = _postgres_admin()
     admin.cursor().execute(f'CREATE DATABASE "{name}"')
-    url = urlparse(TEST_POSTGRES_URL)._replace(path=f"/{name}").geturl()
-    yield url
-    admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
+    try:
+        yield urlparse(TEST_POSTGRES_URL)._replace(path=f"/{name}").geturl()
+    finally:
+        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    with fresh_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture

@@ -153,14 +153,15 @@ class Batch:
         else:
             orders.check_later(order, now)
 
-    def book(self, reports: list[tuple[Order, OrderState]], now: dt.datetime, asked_to_cancel: bool = False) -> None:
-        """Book the exchanges' answers, all in one transaction. An order that ended without a fill
-        is a failure to tell the owner of, unless this job asked for its cancel."""
+    def book(self, reports: list[tuple[Order, OrderState]], now: dt.datetime, canceled_here: bool = False) -> None:
+        """Book the exchanges' answers, all in one transaction. An order the exchange ended without
+        a fill counts against its bot, unless this job canceled it (`canceled_here`): a strategy
+        taking its own resting orders back (a DCA deal's exit, a stopped grid) is no failure."""
         fills = booking.book_reports([
             booking.Report(self.bots[o.bot_id], o, state, self.market.rules(o.symbol), self._other_fees_quote(o, state))
             for o, state in reports], now)
         self.booked += sum(fill is not None for fill in fills)
-        if asked_to_cancel:
+        if canceled_here:
             return
         for (order, state), fill in zip(reports, fills):
             if fill is None and state.final and state.filled == 0 and order.status in ("sent", "open"):
@@ -209,7 +210,7 @@ class Batch:
             elif isinstance(answer, GatewayError):
                 log.info("cancel failed", **orders.order_fields(order), error=str(answer))
             cleared.discard(order.bot_id)  # still resting: the next tick asks again
-        self.book(reports, now, asked_to_cancel=True)
+        self.book(reports, now, canceled_here=True)
         return cleared
 
     def place(self, items: list) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import secrets
 from decimal import Decimal
 
-from models import ApiKey, Bot, Fill, Order, PaperBalance, Position
+import pytest
+
+from models import ApiKey, Bot, Fill, Order, Outbox, PaperBalance, Position
 from rpc import bots as rpc_bots
 from rpc import reports
-from tests.workers.conftest import make_user
+from tests.workers.conftest import make_key, make_user
 from tests.workers.ticks import run_tick
 
 SETTINGS = {"so": "3", "dev": "1", "vscale": "2", "sscale": "1", "tp": "1"}
@@ -89,3 +91,21 @@ def test_a_live_dca_deal_profit_equals_the_exchanges_money_to_the_cent(ctx, fake
     profit = reports.profit(user, ctx.redis)["by_quote"]["USDT"]["realized"]
     assert profit.quantize(Decimal("0.01")) == money.quantize(Decimal("0.01"))
     assert abs(profit - money) < Decimal("0.000001")
+
+
+@pytest.mark.parametrize("venue", ["paper", "live"])
+def test_a_deal_closed_before_its_safety_orders_filled_cancels_them_without_a_failure(ctx, fake_binance, venue):
+    """Canceling its own resting orders is the bot's doing, not the exchange ending them: the
+    owner hears nothing of it and the bot is not counted as failing (three would pause it)."""
+    user = make_user()
+    key_ref = "paper:binance" if venue == "paper" else str(make_key(ctx, fake_binance, user)[0].id)
+    bot = new_dca_bot(ctx, fake_binance, user, key_ref)
+    run_tick(ctx, fake_binance, 1, "60000")  # the base order
+    run_tick(ctx, fake_binance, 2)  # the three safety orders rest
+    run_tick(ctx, fake_binance, 3, "60700")  # over the take profit: the three canceled, the deal sold
+
+    done = orders_of(bot)
+    assert [done[r].status for r in ("so1", "so2", "so3")] == ["canceled"] * 3 and done["tp"].status == "filled"
+    after = Bot.get_by_id(bot.id)
+    assert (after.status, after.failures) == ("running", 0)
+    assert not Outbox.select().where((Outbox.user == user) & (Outbox.kind == "bot_error")).exists()

@@ -116,6 +116,9 @@ def test_a_stopped_grid_cancels_its_resting_buys_and_keeps_its_sells(ctx, fake_b
     assert {role: side for role, (side, _) in resting(bot).items()} == {"g4": "sell", "g5": "sell", "g6": "sell"}
     canceled = Order.select().where((Order.bot == bot) & (Order.status == "canceled"))
     assert sorted(o.role for o in canceled) == ["g0", "g1", "g2"]
+    # Its own cancels are no failure: stopped, not paused, and its owner told nothing.
+    assert Bot.get_by_id(bot.id).status == "stopped"
+    assert not Outbox.select().where((Outbox.user == user) & (Outbox.kind == "bot_error")).exists()
     usdt = PaperBalance.get((PaperBalance.user == user) & (PaperBalance.asset == "USDT"))
     assert usdt.locked == 0
     # Cancels the bot asked for are no failures: it stays stopped, and its owner hears of no error.
