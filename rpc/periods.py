@@ -1,5 +1,10 @@
 """Realized profit over time for /daily, /weekly, /monthly, /performance and the daily summary,
-from the user's own exit fills (UTC days; weeks start on Monday)."""
+from the user's own exits (UTC days; weeks start on Monday).
+
+A trade is one exit order: the fills of one sell that realized profit, summed. A dip or DCA
+bot's exit closes its position; a grid's sell completes one pair of its levels while its
+position stays open, and each such pair is a trade too (as grid bots count them). An exit
+filled in several parts is one trade."""
 from __future__ import annotations
 
 import datetime as dt
@@ -36,6 +41,23 @@ def capital_by_quote(user) -> dict[str, Decimal]:
     return capital
 
 
+def closed_trades(user, bot_id=None, since: dt.datetime | None = None) -> list[dict]:
+    """The user's trades (see above), oldest first: symbol, quote, realized profit, and when
+    the exit's last fill was booked. Summed here, not in SQL, to stay exact on SQLite."""
+    exits = owned(Fill, user).where(Fill.realized_profit.is_null(False))
+    if bot_id is not None:
+        exits = exits.where(Fill.bot == int(bot_id))
+    if since is not None:
+        exits = exits.where(Fill.created_at >= since)
+    trades: dict[int, dict] = {}
+    for fill in exits.order_by(Fill.id):
+        trade = trades.setdefault(fill.order_id, {"symbol": fill.symbol, "quote": fill.symbol.split("/")[-1],
+                                                  "profit": Decimal(0), "at": fill.created_at})
+        trade["profit"] += fill.realized_profit
+        trade["at"] = max(trade["at"], fill.created_at)
+    return sorted(trades.values(), key=lambda trade: trade["at"])
+
+
 def _percent(profit: Decimal, capital: Decimal | None) -> Decimal | None:
     return None if not capital else profit * 100 / capital
 
@@ -49,13 +71,12 @@ def period_profits(user, period: str, count: int, today: dt.date | None = None) 
         starts.append(previous_start(starts[-1], period))
     oldest = dt.datetime.combine(starts[-1], dt.time())
     rows = {start: {} for start in starts}
-    exits = owned(Fill, user).where(Fill.realized_profit.is_null(False) & (Fill.created_at >= oldest))
-    for fill in exits:
-        start = period_start(fill.created_at.date(), period)
+    for trade in closed_trades(user, since=oldest):
+        start = period_start(trade["at"].date(), period)
         if start not in rows:
             continue
-        figures = rows[start].setdefault(fill.symbol.split("/")[-1], {"profit": Decimal(0), "trades": 0})
-        figures["profit"] += fill.realized_profit
+        figures = rows[start].setdefault(trade["quote"], {"profit": Decimal(0), "trades": 0})
+        figures["profit"] += trade["profit"]
         figures["trades"] += 1
     capital = capital_by_quote(user)
     for figures_by_quote in rows.values():
@@ -65,14 +86,14 @@ def period_profits(user, period: str, count: int, today: dt.date | None = None) 
 
 
 def performance(user) -> list[dict]:
-    """Per symbol: realized profit, exits and winning exits, best first."""
+    """Per symbol: realized profit, trades and winning trades, best first."""
     by_symbol: dict[str, dict] = {}
-    for fill in owned(Fill, user).where(Fill.realized_profit.is_null(False)):
-        figures = by_symbol.setdefault(fill.symbol, {"symbol": fill.symbol, "profit": Decimal(0), "trades": 0, "wins": 0,
-                                                     "quote": fill.symbol.split("/")[-1]})
-        figures["profit"] += fill.realized_profit
+    for trade in closed_trades(user):
+        figures = by_symbol.setdefault(trade["symbol"], {"symbol": trade["symbol"], "profit": Decimal(0), "trades": 0,
+                                                         "wins": 0, "quote": trade["quote"]})
+        figures["profit"] += trade["profit"]
         figures["trades"] += 1
-        figures["wins"] += fill.realized_profit > 0
+        figures["wins"] += trade["profit"] > 0
     return sorted(by_symbol.values(), key=lambda f: (-f["profit"], f["symbol"]))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from models import Bot, Fill, PaperBalance, Position, get_owned, owned
+from rpc import periods
 from workers import market_data
 from exchanges.paper import STARTING_QUOTE
 
@@ -51,7 +52,8 @@ def open_positions(user, redis_client, bot_id=None) -> list[dict]:
 
 
 def profit(user, redis_client, bot_id=None) -> dict:
-    """Realized and unrealized profit, fees and win rate, per quote currency."""
+    """Realized and unrealized profit, fees, and over the trades (exits, see rpc/periods.py)
+    win rate, profit factor and max drawdown, per quote currency."""
     totals: dict[str, dict] = {}
     for bot in _bots(user, bot_id):
         quote = bot.symbol.split("/")[-1]
@@ -61,8 +63,6 @@ def profit(user, redis_client, bot_id=None) -> dict:
             t["fees"] += position.fees
             t["realized"] += position.realized_profit  # includes partial exits of open positions
             if position.status == "closed":
-                t["wins" if position.realized_profit > 0 else "losses"] += 1
-                t.setdefault("closed", []).append((position.closed_at or position.opened_at, position.realized_profit))
                 continue
             t["open"] += 1
             _, unrealized = _unrealized(redis_client, bot, position)
@@ -76,17 +76,22 @@ def profit(user, redis_client, bot_id=None) -> dict:
             by_currency = t.setdefault("fees_by_currency", {})
             for currency, amount in (fill.fees or {fill.fee_currency: str(fill.fee)}).items():
                 by_currency[currency] = by_currency.get(currency, Decimal(0)) + Decimal(amount)
-    for t in totals.values():
+    results_by_quote: dict[str, list[Decimal]] = {}
+    for trade in periods.closed_trades(user, bot_id):  # oldest first
+        if trade["quote"] in totals:
+            results_by_quote.setdefault(trade["quote"], []).append(trade["profit"])
+            totals[trade["quote"]]["wins" if trade["profit"] > 0 else "losses"] += 1
+    for quote, t in totals.items():
         closed = t["wins"] + t["losses"]
         t["win_rate"] = None if closed == 0 else Decimal(t["wins"] * 100) / closed
-        results = [profit for _, profit in sorted(t.pop("closed", []), key=lambda item: item[0])]
+        results = results_by_quote.get(quote, [])
         t["profit_factor"] = profit_factor(results)
         t["max_drawdown"] = max_drawdown(results)
     return {"bot_id": bot_id, "by_quote": totals}
 
 
 def profit_factor(results: list[Decimal]) -> Decimal | None:
-    """Gross profit over gross loss of closed trades; None without a loss to divide by."""
+    """Gross profit over gross loss of trades; None without a loss to divide by."""
     gains = sum((r for r in results if r > 0), Decimal(0))
     losses = -sum((r for r in results if r < 0), Decimal(0))
     return None if losses == 0 else gains / losses

@@ -6,6 +6,8 @@ import datetime as dt
 import itertools
 from decimal import Decimal as D
 
+import redis
+
 from models import Bot, Fill, Order, Outbox, Position, User
 from rpc import periods, reports
 from rpc.users import register
@@ -19,12 +21,12 @@ def bot_for(user, symbol="BTC/USDT", capital="1000") -> Bot:
                       strategy="dip", params={})
 
 
-def exit_fill(bot: Bot, profit: str, day: dt.date, hour: int = 12) -> Fill:
+def exit_fill(bot: Bot, profit: str, day: dt.date, hour: int = 12, minute: int = 0) -> Fill:
     order = Order.create(user=bot.user_id, bot=bot, client_order_id=f"o{next(_orders)}", symbol=bot.symbol,
                          side="sell", amount=D(1))
     return Fill.create(user=bot.user_id, bot=bot, order=order, symbol=bot.symbol, side="sell", amount=D(1),
                        price=D(1), cost=D(1), fee=D(0), fee_currency="USDT", fee_quote=D(0), realized_profit=D(profit),
-                       created_at=dt.datetime.combine(day, dt.time(hour)))
+                       created_at=dt.datetime.combine(day, dt.time(hour, minute)))
 
 
 def test_daily_profit_sums_exits_per_day_with_percent_of_capital(database):
@@ -78,19 +80,46 @@ def test_another_users_exits_never_count(database):
     assert periods.performance(user) == []
 
 
-def test_profit_factor_and_max_drawdown_follow_closed_positions_in_order(database):
+def test_profit_factor_and_max_drawdown_follow_the_trades_in_order(database):
     user, _ = register(46, "a", None, "open", False)
     bot = bot_for(user)
     for minute, profit in enumerate(["10", "-4", "-6", "5"]):
-        Position.create(user=user, bot=bot, symbol="BTC/USDT", status="closed", amount=D(0), entry_price=D(1),
-                        entry_cost=D(1), peak_price=D(1), realized_profit=D(profit),
-                        closed_at=dt.datetime(2026, 11, 18, 12, minute))
+        exit_fill(bot, profit, TODAY, minute=minute)
 
     figures = reports.profit(user, None)["by_quote"]["USDT"]
 
     assert figures["profit_factor"] == D(15) / D(10)
     assert figures["max_drawdown"] == D(10)  # from +10 down to 0
     assert figures["wins"] == 2 and figures["losses"] == 2
+
+
+def test_an_exit_filled_in_parts_is_one_trade(database):
+    user, _ = register(48, "a", None, "open", False)
+    bot = bot_for(user)
+    first = exit_fill(bot, "3", TODAY)
+    Fill.create(user=user, bot=bot, order=first.order_id, symbol=bot.symbol, side="sell", amount=D(1), price=D(1),
+                cost=D(1), fee=D(0), fee_currency="USDT", fee_quote=D(0), realized_profit=D("-1"), fill_key="2",
+                created_at=dt.datetime.combine(TODAY, dt.time(13)))
+
+    assert periods.period_profits(user, "day", 1, TODAY)["periods"][0]["by_quote"]["USDT"]["trades"] == 1
+    assert [(r["profit"], r["trades"], r["wins"]) for r in periods.performance(user)] == [(D(2), 1, 1)]
+    figures = reports.profit(user, None)["by_quote"]["USDT"]
+    assert (figures["wins"], figures["losses"]) == (1, 0)
+
+
+def test_a_grids_completed_pairs_are_trades_while_its_position_stays_open(database, redis_url):
+    user, _ = register(49, "a", None, "open", False)
+    bot = bot_for(user, "SOL/USDT")
+    Position.create(user=user, bot=bot, symbol="SOL/USDT", status="open", amount=D(3), entry_price=D(145),
+                    entry_cost=D(435), peak_price=D(150), realized_profit=D("9.1"))
+    exit_fill(bot, "4.6", TODAY, hour=10)
+    exit_fill(bot, "4.5", TODAY, hour=11)
+
+    figures = reports.profit(user, redis.Redis.from_url(redis_url))["by_quote"]["USDT"]
+
+    assert (figures["wins"], figures["losses"], figures["win_rate"]) == (2, 0, D(100))
+    assert figures["realized"] == D("9.1")
+    assert periods.period_profits(user, "day", 1, TODAY)["periods"][0]["by_quote"]["USDT"]["trades"] == 2
 
 
 def test_profit_factor_without_losses_is_none():
