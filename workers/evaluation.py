@@ -19,7 +19,7 @@ from rq import Queue
 
 from logcontext import bind, get_logger, log_context
 from models import ORDER_IN_FLIGHT, Bot, Order, Position, canonical, database_now, db
-from workers import claims, market_data, strategies
+from workers import claims, health, market_data, strategies
 from workers.context import TRADE_QUEUE, context
 from workers.failures import register_failure
 from workers.trading import act
@@ -341,6 +341,7 @@ def record_lag(ctx, lag_seconds: float, skipped: int) -> None:
     pipe = ctx.redis.pipeline()
     pipe.lpush("botfleet:metrics:tick_lag", f"{lag_seconds:.4f}")
     pipe.ltrim("botfleet:metrics:tick_lag", 0, LAG_SAMPLES - 1)
+    pipe.set(health.LAST_LAG_KEY, f"{lag_seconds:.4f}", ex=health.lag_counts_for(ctx.settings.tick_seconds))
     if skipped:
         pipe.incrby("botfleet:metrics:skipped_bot_runs", skipped)
     pipe.execute()

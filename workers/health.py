@@ -17,6 +17,13 @@ log = get_logger(__name__)
 ALERT_AFTER_TICKS = 3
 ALERT_EVERY_SECONDS = 3600
 LAG_PERIODS = 3  # a tick lagging more than this many periods is trouble
+LAST_LAG_KEY = "botfleet:metrics:last_lag"
+
+
+def lag_counts_for(tick_seconds: float) -> int:
+    """Seconds the newest lag sample stands for the service: evaluations refresh it every tick
+    while bots are active; once none are, an old sample must not keep reporting a lag."""
+    return int(max(60, 10 * tick_seconds))
 
 
 def health(redis_client, tick_seconds: float) -> dict:
@@ -30,7 +37,7 @@ def redis_figures(redis_client) -> dict:
     """What Redis tells: live workers, queue depths, the last tick's age and its lag."""
     last = redis_client.get("botfleet:metrics:last_tick")
     last = json.loads(last) if last else None
-    newest_lag = redis_client.lindex("botfleet:metrics:tick_lag", 0)
+    newest_lag = redis_client.get(LAST_LAG_KEY)
     return {
         "workers": Worker.count(connection=redis_client),
         "queues": {name: Queue(name, connection=redis_client).count for name in QUEUES},

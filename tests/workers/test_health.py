@@ -35,3 +35,17 @@ def test_admins_are_told_once_when_no_worker_lives_for_a_few_ticks(ctx):
     [alert] = Outbox.select()
     assert alert.user_id == admin.id and alert.kind == "admin_alert"
     assert "no worker is alive" in formatting.outbox_text(alert.kind, alert.payload)
+
+
+def test_a_lag_counts_while_evaluations_go_on_and_an_old_one_stops_counting(ctx):
+    from workers.evaluation import record_lag
+    from workers.health import LAST_LAG_KEY, health, lag_counts_for
+
+    record_lag(ctx, 30.0, 0)  # far more than three 1 s periods
+
+    assert "tick_lag" in health(ctx.redis, 1.0)["problems"]
+    assert 0 < ctx.redis.ttl(LAST_LAG_KEY) <= lag_counts_for(1.0) == 60
+    ctx.redis.delete(LAST_LAG_KEY)  # what the expiry does when no evaluation has run for a minute
+    figures = health(ctx.redis, 1.0)
+    assert figures["last_lag"] is None and "tick_lag" not in figures["problems"]
+    assert ctx.redis.llen("botfleet:metrics:tick_lag") == 1  # the samples stay for /admin's percentiles
