@@ -8,7 +8,7 @@ the paper exchange's in bulk, in one transaction.
 """
 from __future__ import annotations
 
-from exchanges.errors import (BadRequest, GatewayError, KeyRejected, OrderNotFound, OrderRefused, Retryable,
+from exchanges.errors import (BadRequest, GatewayError, KeyRejected, OrderNotFound, OrderRefused, Retryable, TurnedAway,
                               translate_errors)
 from exchanges.gateway import SUPPORTED_EXCHANGES, Credentials, Gateway, check_exchange
 from exchanges.markets import MarketRules, OrderRequest, OrderState, to_decimal
@@ -30,6 +30,6 @@ def run_all(method: str, calls: list[tuple[object, OrderRequest]], *args) -> lis
 
 __all__ = [
     "BadRequest", "Credentials", "Gateway", "GatewayError", "KeyRejected", "MarketRules", "OrderNotFound",
-    "OrderRefused", "OrderRequest", "OrderState", "Retryable", "SUPPORTED_EXCHANGES", "check_exchange",
+    "OrderRefused", "OrderRequest", "OrderState", "Retryable", "SUPPORTED_EXCHANGES", "TurnedAway", "check_exchange",
     "run_all", "to_decimal", "translate_errors",
 ]

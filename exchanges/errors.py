@@ -19,6 +19,11 @@ class Retryable(GatewayError):
     """Network trouble, rate limits, maintenance, an unknown outcome: try again later, with backoff."""
 
 
+class TurnedAway(Retryable):
+    """A rate limit or a ban (HTTP 429/418): the exchange refused the request before doing
+    anything, so an order it carried was not placed and may be decided again at once."""
+
+
 class OrderRefused(GatewayError):
     """Insufficient funds or an invalid order: tell the owner, do not retry."""
 
@@ -50,8 +55,11 @@ def translate(error: Exception) -> GatewayError:
     if isinstance(error, (ccxt.InvalidOrder, ccxt.BadRequest)):
         # Binance's "Filter failure: NOTIONAL" (-1013) arrives as BadRequest, not InvalidOrder.
         return OrderRefused("The exchange refused the order as invalid (size, price or market limits).")
+    if isinstance(error, (ccxt.RateLimitExceeded, ccxt.DDoSProtection)):
+        # Binance: "a 429 is used when breaking a request rate limit", 418 once banned for it;
+        # Bybit's and OKX's limits likewise refuse before executing (unlike a 5xx or a timeout).
+        return TurnedAway("The exchange is rate limiting; will retry.")
     if isinstance(error, (ccxt.NetworkError, ccxt.ExchangeNotAvailable)):
-        # RateLimitExceeded and DDoSProtection are both NetworkErrors in this ccxt.
         return Retryable("The exchange is unreachable or rate limiting; will retry.")
     # ExchangeError and OperationFailed (Binance -1000/-1006/-1007, "execution status unknown"):
     # the outcome is unknown, so the order is looked up, never resent blindly.

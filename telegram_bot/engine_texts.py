@@ -19,6 +19,7 @@ FIXED = (
     N_("The exchange does not list this symbol."),
     N_("The exchange refused the order as invalid (size, price or market limits)."),
     N_("The exchange is unreachable or rate limiting; will retry."),
+    N_("The exchange is rate limiting; will retry."),
     N_("The exchange returned an error; will retry."),
     N_("The exchange rejected this bot's API key. Add a new key with /addkey, then create the bot again with it."),
     N_("Its API key cannot be decrypted any more. Add the key again with /addkey."),

@@ -9,7 +9,8 @@ recorded -> sent -> open (resting, partly filled) -> filled | canceled | rejecte
   sent later.
 - A sent order is never sent again. It is looked up by its client order id with growing pauses
   until it is found, or until it is provably absent: not found, and not in the exchange's order
-  history, ABSENT_AFTER_SECONDS after it was sent (a request can execute that late). Only then
+  history, ABSENT_AFTER_SECONDS after it was sent (a request can execute that late; one the
+  exchange turned away with a rate limit, TURNED_AWAY_ABSENT_SECONDS after). Only then
   is it expired, and even then it is looked up for a while longer, so a fill that comes later
   still is booked.
 - Booking what the exchange reports is workers/booking.py's job, idempotent and in bulk.
@@ -27,6 +28,10 @@ from workers import claims
 log = get_logger(__name__)
 
 ABSENT_AFTER_SECONDS = 120
+# A request refused with a rate limit or ban (429/418) was never executed, so a short wait (past
+# Binance's 10 s recvWindow) proves it absent; proven the same way as any other, to be sure.
+TURNED_AWAY_ABSENT_SECONDS = 15
+TURNED_AWAY = "turned away by a rate limit"
 WATCH_ABSENT_SECONDS = 3600
 FIRST_CHECK_SECONDS = 1
 MAX_CHECK_SECONDS = 300
@@ -163,6 +168,13 @@ def check_later(order: Order, now: dt.datetime, notified: str | None = None) -> 
     Order.update(**changes).where((Order.id == order.id) & (Order.status == order.status)).execute()
 
 
+def note_turned_away(order: Order, now: dt.datetime) -> None:
+    """The exchange refused the request before doing anything: looked up as usual, but proven
+    absent after TURNED_AWAY_ABSENT_SECONDS, so the bot decides again within seconds."""
+    Order.update(error=TURNED_AWAY, updated_at=now).where((Order.id == order.id) & (Order.status == "sent")).execute()
+    order.error = TURNED_AWAY
+
+
 def seconds_since_sent(order: Order, now: dt.datetime) -> float:
     return (now - (order.sent_at or order.created_at)).total_seconds()
 
@@ -173,7 +185,8 @@ def give_up_or_wait(order: Order, now: dt.datetime) -> str:
     age = seconds_since_sent(order, now)
     if order.status == "expired":
         return "stop" if age > WATCH_ABSENT_SECONDS else "wait"
-    return "search" if age >= ABSENT_AFTER_SECONDS else "wait"
+    window = TURNED_AWAY_ABSENT_SECONDS if order.error == TURNED_AWAY else ABSENT_AFTER_SECONDS
+    return "search" if age >= window else "wait"
 
 
 def mark_absent(order: Order, now: dt.datetime) -> None:

@@ -13,7 +13,7 @@ from decimal import Decimal
 from peewee import JOIN
 
 import exchanges
-from exchanges import BadRequest, GatewayError, KeyRejected, OrderRefused, OrderState, run_all
+from exchanges import BadRequest, GatewayError, KeyRejected, OrderRefused, OrderState, TurnedAway, run_all
 from exchanges.live import LiveAccount
 from exchanges.paper import PaperAccount
 from logcontext import bind, get_logger, log_context
@@ -243,6 +243,10 @@ class Batch:
             elif isinstance(answer, (OrderRefused, BadRequest)):
                 orders.reject(order, str(answer), now)
                 failures.register_failure(bot, str(answer))
+            elif isinstance(answer, TurnedAway):  # nothing was done: proven absent sooner than an unknown outcome
+                orders.note_turned_away(order, now)
+                log.warning("order turned away by a rate limit; looked up, then decided again",
+                            **orders.order_fields(order), error=str(answer))
             else:  # Retryable: the outcome is unknown; it stays "sent" and is looked up, never resent.
                 log.warning("order outcome unknown; looked up later", **orders.order_fields(order), error=str(answer))
         self.book(reports, now)

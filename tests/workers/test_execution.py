@@ -1,12 +1,14 @@
 """Orders: recorded before sending, never sent twice, booked once with position and outbox together."""
 from __future__ import annotations
 
+import datetime as dt
 import time
 from decimal import Decimal
 
 from rpc import bots as rpc_bots
 from models import Bot, Fill, Order, Outbox, PaperBalance, PaperOrder, Position
 from tests.workers.conftest import act_for, make_bot, make_key, make_user, see_price
+from workers import orders
 from workers.trading import CURRENT_TICK_KEY
 
 
@@ -142,6 +144,52 @@ def test_an_order_whose_answer_was_lost_is_looked_up_and_never_sent_twice(ctx, f
     [fill] = Fill.select().where(Fill.bot == bot)
     assert fill.fee > 0  # fees recovered from the order's trades
     assert len([m for m in Outbox.select().where(Outbox.user == user) if m.kind == "fill"]) == 1
+
+
+def _age(order: Order, seconds: float) -> None:
+    """As if the order had been sent `seconds` ago, and a lookup were due now."""
+    past = Order.get_by_id(order.id).sent_at - dt.timedelta(seconds=seconds)
+    Order.update(sent_at=past, next_check_at=past).where(Order.id == order.id).execute()
+
+
+def test_an_order_turned_away_by_a_rate_limit_is_proven_absent_within_seconds_then_decided_again(ctx, fake_binance):
+    user = make_user()
+    key, api_key, _ = make_key(ctx, fake_binance, user)
+    bot = make_bot(user, key)
+    see_price(ctx, fake_binance, "BTC/USDT", "59500")
+    fake_binance.inject_fault("/api/v3/order", 429)  # Binance: refused before anything was done
+
+    act_for(bot, "buy")
+    turned_away = Order.get(Order.bot == bot)
+    assert turned_away.status == "sent" and turned_away.error == orders.TURNED_AWAY
+    _age(turned_away, orders.TURNED_AWAY_ABSENT_SECONDS - 5)
+    act_for(bot, "settle", tick=2)
+    assert Order.get_by_id(turned_away.id).status == "sent"  # not yet proven absent
+    _age(turned_away, 6)
+    act_for(bot, "settle", tick=3)
+    assert Order.get_by_id(turned_away.id).status == "expired"  # not found, nor in the history
+
+    act_for(bot, "buy", tick=4)
+
+    [placed] = fake_binance.orders(api_key)
+    [again] = Order.select().where((Order.bot == bot) & (Order.id != turned_away.id))
+    assert again.status == "filled" and again.client_order_id == placed["clientOrderId"] != turned_away.client_order_id
+    assert Bot.get_by_id(bot.id).failures == 0 and not Outbox.select().where(Outbox.kind == "bot_error").exists()
+
+
+def test_an_order_with_an_unknown_outcome_waits_the_full_window(ctx, fake_binance):
+    user = make_user()
+    key, api_key, _ = make_key(ctx, fake_binance, user)
+    bot = make_bot(user, key)
+    see_price(ctx, fake_binance, "BTC/USDT", "59500")
+    fake_binance.inject_fault("/api/v3/order", 502)  # a 5xx: it may have executed
+
+    act_for(bot, "buy")
+    unknown = Order.get(Order.bot == bot)
+    _age(unknown, orders.TURNED_AWAY_ABSENT_SECONDS + 1)
+    act_for(bot, "settle", tick=2)
+
+    assert Order.get_by_id(unknown.id).status == "sent" and unknown.error != orders.TURNED_AWAY
 
 
 def test_a_recorded_order_that_was_never_sent_is_dropped_not_sent(ctx, fake_binance):
