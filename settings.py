@@ -146,6 +146,11 @@ def _parse_registration(raw: str | None) -> str:
 def _parse_redis_url(raw: str | None) -> str | None:
     if raw is not None and not raw.startswith(("redis://", "rediss://", "unix://")):
         raise SettingsError("REDIS_URL must start with redis://, rediss:// or unix://.")
+    if raw is not None and raw.startswith("rediss://") and "ssl_cert_reqs=" not in raw:
+        # Heroku's Key-Value Store serves TLS with a self-signed certificate and documents
+        # connecting without verifying it; the link stays encrypted. A URL that says
+        # ssl_cert_reqs=required (or optional) keeps its choice.
+        raw += ("&" if "?" in raw else "?") + "ssl_cert_reqs=none"
     return raw
 
 

@@ -40,9 +40,23 @@ def test_well_formed_values_are_parsed():
     assert config.tick_seconds == 0.5
     assert config.admin_chat_ids == frozenset({1, -1002})
     assert config.registration == "invite"
-    assert config.redis_url == "rediss://h:1/0"
+    assert config.redis_url == "rediss://h:1/0?ssl_cert_reqs=none"
     assert config.port == 8080
     assert config.exchange_overrides == {"binance": {"urls": {"api": {}}}}
+
+
+def test_a_tls_redis_url_connects_as_herokus_self_signed_store_needs_unless_it_says_otherwise():
+    import ssl
+
+    from redis import ConnectionPool
+
+    heroku = load(environ={"REDIS_URL": "rediss://:p4ss@ec2-1-2-3-4.compute-1.amazonaws.com:26380"}).redis_url
+    pool = ConnectionPool.from_url(heroku)
+    assert pool.connection_kwargs["ssl_cert_reqs"] == "none" and pool.connection_kwargs["password"] == "p4ss"
+    assert pool.make_connection().cert_reqs == ssl.CERT_NONE
+    verified = "rediss://h:1/0?ssl_cert_reqs=required"
+    assert load(environ={"REDIS_URL": verified}).redis_url == verified
+    assert load(environ={"REDIS_URL": "redis://h:1/0"}).redis_url == "redis://h:1/0"  # no TLS, nothing added
 
 
 def test_comma_separated_fernet_keys_parse_in_order():
