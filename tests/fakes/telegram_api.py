@@ -591,9 +591,19 @@ class FakeTelegram:
         with self._cond:
             return copy.deepcopy(self._messages.get(chat_id, []))
 
-    def bot_messages(self, chat_id: int) -> list[dict]:
-        """The bot's messages in the chat, not deleted."""
-        return [m for m in self.transcript(chat_id) if m["from_bot"] and not m["deleted"]]
+    def _bot_entries(self, chat_id: int) -> list[dict]:
+        """The bot's messages in the chat, not deleted, as stored (hold the lock; copy what leaves)."""
+        return [m for m in self._messages.get(chat_id, []) if m["from_bot"] and not m["deleted"]]
+
+    def bot_messages(self, chat_id: int, after: int = 0) -> list[dict]:
+        """The bot's messages in the chat, not deleted; from index `after` on (only those are
+        copied, so a long-running chat costs only what is read)."""
+        with self._cond:
+            return copy.deepcopy(self._bot_entries(chat_id)[after:])
+
+    def bot_message_count(self, chat_id: int) -> int:
+        with self._cond:
+            return len(self._bot_entries(chat_id))
 
     def wait_for_bot_message(self, chat_id: int, predicate=None, timeout: float = 10.0,
                              after: int = 0) -> dict:
@@ -610,9 +620,9 @@ class FakeTelegram:
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                for message in self.bot_messages(chat_id)[after:]:
+                for message in self._bot_entries(chat_id)[after:]:
                     if matches(message):
-                        return message
+                        return copy.deepcopy(message)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise WaitTimeout(

@@ -154,21 +154,21 @@ def test_hostile_input_gets_a_clear_answer_and_touches_no_one_else(chat_service,
         chat, kind, payload = item
         if kind == "group":
             chat = next(groups)
-        before = len(telegram.bot_messages(chat))
+        before = telegram.bot_message_count(chat)
         if kind == "group":  # a command gets one "private chats only", chatter nothing
             telegram.send_user_message(chat, payload[:4096], chat_type="group", from_id=ATTACKER)
             telegram.send_user_message(chat, SENTINEL, chat_type="group", from_id=ATTACKER)
             telegram.wait_for_bot_message(chat, timeout=90, after=before + payload.startswith("/"))
         else:
             if kind == "callback":
-                anchor = telegram.bot_messages(chat)[-1]["message_id"]
+                anchor = telegram.bot_messages(chat, after=before - 1)[-1]["message_id"]
                 telegram.forge_callback(chat, anchor, payload[:64])
             else:
                 telegram.send_user_message(chat, payload[:4096])
             telegram.send_user_message(chat, SENTINEL)
             telegram.wait_for_bot_message(chat, SENTINEL, timeout=30, after=before)
         tried.append(item)
-        for message in telegram.bot_messages(chat)[before:]:
+        for message in telegram.bot_messages(chat, after=before):
             text = message["text"]
             assert GENERIC_FAILURE not in text, (item, text)
             assert VICTIM_BOT_NAME not in text and f"...{VICTIM_KEY_TAIL}" not in text, (item, text)
