@@ -8,7 +8,8 @@ resting orders, its memory). Market orders fill at that close as takers (history
 book to walk); a limit order the close has already crossed fills at once at its price, as on
 the paper exchange. Sizes follow the market's precision and minimums (workers/sizing.py),
 positions are booked by workers/accounting.py, fees are the paper exchange's (in the quote,
-rounded to 8 places).
+rounded to 8 places) unless a FeeRule says otherwise (Binance's: out of the asset received,
+or in BNB), so the books can be checked against the fee rules of real exchanges.
 """
 from __future__ import annotations
 
@@ -31,8 +32,33 @@ class Fill:
     role: str
     price: Decimal
     amount: Decimal
-    fee: Decimal
+    fee: Decimal  # valued in the quote
     realized_profit: Decimal | None = None
+    fees: dict = field(default_factory=dict)  # currency -> amount, as the exchange charged them
+
+
+@dataclass(frozen=True)
+class FeeRule:
+    """The asset a simulated fill pays its fee in: the quote (the paper exchange), the asset the
+    fill receives (`received`: Binance's default, a buy pays in the base), or a third asset worth
+    `price` in the quote at a `discount` of the rate (Binance's BNB: 0.75). Each fee is rounded
+    half-up to 8 places of its asset, as those exchanges charge it."""
+
+    asset: str = "quote"
+    price: Decimal = ZERO
+    discount: Decimal = Decimal(1)
+
+    def charge(self, rules: MarketRules, side: str, amount: Decimal, cost: Decimal,
+               rate: Decimal) -> tuple[dict, Decimal]:
+        """The fees of one fill (currency -> amount), and what those in a third asset are worth in the quote."""
+        if self.asset == "received" and side == "buy":
+            fee = _fee(amount, rate)
+            return ({rules.base: fee} if fee else {}), ZERO
+        if self.asset not in ("quote", "received"):
+            fee = _fee(cost * self.discount / self.price, rate)
+            return ({self.asset: fee} if fee else {}), fee * self.price
+        fee = _fee(cost, rate)
+        return ({rules.quote: fee} if fee else {}), ZERO
 
 
 @dataclass
@@ -93,10 +119,13 @@ def _fee(cost: Decimal, rate: Decimal) -> Decimal:
 
 
 class Simulation:
-    def __init__(self, module, params: dict, capital: Decimal, rules: MarketRules, state: dict | None = None):
+    def __init__(self, module, params: dict, capital: Decimal, rules: MarketRules, state: dict | None = None,
+                 fee_rule: FeeRule = FeeRule()):
         self.module, self.params, self.capital, self.rules = module, params, capital, rules
         self.state = state or {}
+        self.fee_rule = fee_rule
         self.quote, self.base = capital, ZERO  # wallet totals (resting orders' funds included)
+        self.other_fees = ZERO  # fees paid in a third asset, valued in the quote (bought as needed)
         self.position: _Position | None = None
         self.positions = 0
         self.dust_amount = self.dust_cost = ZERO
@@ -120,7 +149,7 @@ class Simulation:
             window = Closes(closes[max(0, i - period):i])
             window.averages[period] = averages[i]
             self._act(at, close, window)
-            equity = self.quote + self.base * close
+            equity = self.quote + self.base * close - self.other_fees
             if equity > peak_equity:
                 peak_equity = equity
             elif peak_equity and (peak_equity - equity) * 100 / peak_equity > drawdown:
@@ -143,7 +172,12 @@ class Simulation:
         if decision.cancel:
             self.orders = [o for o in self.orders if o.role not in decision.cancel]
         try:
-            wanted = [self._size(want, price) for want in decision.place]
+            promised = sum((o.amount for o in self.orders if o.side == "sell"), ZERO)
+            wanted = []
+            for want in decision.place:  # the sells of one decision share what is free, as in the engine
+                amount, limit = self._size(want, price, promised)
+                promised += amount if want.side == "sell" else ZERO
+                wanted.append((amount, limit))
         except OrderRefused:
             return  # all or nothing, as in the engine: the next candle decides again
         if decision.state is not None:
@@ -156,7 +190,7 @@ class Simulation:
             elif self._can_rest(want.side, amount, limit):
                 self.orders.append(_Order(want.role, want.side, limit, amount, want.pair_price))
 
-    def _size(self, want, price: Decimal) -> tuple[Decimal, Decimal | None]:
+    def _size(self, want, price: Decimal, promised: Decimal) -> tuple[Decimal, Decimal | None]:
         """(amount, limit price or None), as the engine's act job sizes an order."""
         rules = self.rules
         limit = None if want.price is None else rules.round_price(want.price)
@@ -171,7 +205,6 @@ class Simulation:
             return sizing.buy_amount(rules, min(want.quote or self.capital, self._free_quote()), at), limit
         held = self.position.amount if self.position else ZERO
         if want.amount is not None:
-            promised = sum((o.amount for o in self.orders if o.side == "sell"), ZERO)
             return sizing.sell_amount(rules, min(want.amount, held - promised), at), limit
         return sizing.sell_amount(rules, held, at), limit
 
@@ -199,21 +232,23 @@ class Simulation:
 
     def _trade(self, at, side, role, price, amount, fee_rate, pair_price) -> None:
         rules = self.rules
-        cost = amount * price
-        fee = _fee(cost, fee_rate)
-        if side == "buy":
-            if self.quote < cost + fee:
-                return  # insufficient funds: the exchange refuses it
-            self.quote -= cost + fee
-            self.base += amount
-        else:
+        if side == "sell":
             amount = min(amount, self.base)
-            cost = amount * price
-            fee = _fee(cost, fee_rate)
-            self.quote += cost - fee
+        cost = amount * price
+        fees, other_fees = self.fee_rule.charge(rules, side, amount, cost, fee_rate)
+        in_quote = fees.get(rules.quote, ZERO)
+        if side == "buy":
+            if self.quote < cost + in_quote:
+                return  # insufficient funds: the exchange refuses it
+            self.quote -= cost + in_quote
+            self.base += amount - fees.get(rules.base, ZERO)
+        else:
+            self.quote += cost - in_quote
             self.base -= amount
+        figures = accounting.FillFigures(side, amount, cost, fees, other_fees)
+        fee = figures.fee_quote(rules)
+        self.other_fees += other_fees
         self.fees += fee
-        figures = accounting.FillFigures(side, amount, cost, {rules.quote: fee} if fee else {}, ZERO)
         realized = None
         if side == "buy":
             if self.position is None:
@@ -227,7 +262,7 @@ class Simulation:
             if accounting.is_dust(self.position, rules, price):
                 self.dust_amount, self.dust_cost = self.position.amount, self.position.entry_cost
                 self.position = None
-        self.fills.append(Fill(at, side, role, price, amount, fee, realized))
+        self.fills.append(Fill(at, side, role, price, amount, fee, realized, fees))
 
 
 def _rolling_means(closes: list[Decimal], period: int) -> list[Decimal | None]:
@@ -243,5 +278,5 @@ def _rolling_means(closes: list[Decimal], period: int) -> list[Decimal | None]:
 
 
 def simulate(module, params: dict, capital: Decimal, rules: MarketRules, candles: list[list[Decimal]],
-             state: dict | None = None) -> Result:
-    return Simulation(module, params, capital, rules, state).run(candles)
+             state: dict | None = None, fee_rule: FeeRule = FeeRule()) -> Result:
+    return Simulation(module, params, capital, rules, state, fee_rule).run(candles)

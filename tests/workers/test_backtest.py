@@ -63,6 +63,48 @@ def test_a_grid_backtest_trades_a_pair_on_the_candles_range():
     assert pair.realized_profit == amount * 100 - pair.fee - amount * 95 * D("1.001")
 
 
+def test_fees_can_be_taken_as_binance_takes_them_from_the_asset_received():
+    path = candles(*(["100"] * 20), "99", "101")
+    result = backtest.simulate(dip, strategies.validate("dip", {}), D("1000"), RULES, path,
+                               fee_rule=backtest.FeeRule("received"))
+
+    buy, sell = result.fills
+    # the buy of 10.06076 BTC for 996.01524 pays 0.01006076 BTC: 10.05069924 BTC held
+    assert (buy.amount, buy.fees, buy.fee) == (D("10.06076"), {"BTC": D("0.01006076")}, D("0.0100607600") * 99)
+    # the sell sells what is held, at the step: 10.05069 at 101 for 1015.11969, fee 1.01511969 USDT;
+    # the 0.00000924 BTC left is dust and keeps its share of the cost
+    assert (sell.amount, sell.fees) == (D("10.05069"), {"USDT": D("1.01511969")})
+    assert sell.realized_profit == D("1015.11969") - D("1.01511969") - D("996.01524") * D("10.05069") / D("10.05069924")
+    assert result.final_equity == D("1000") - D("996.01524") + D("1015.11969") - D("1.01511969") + D("0.00000924") * 101
+
+
+def test_fees_can_be_paid_in_bnb_at_its_discount_and_count_against_the_equity():
+    path = candles(*(["100"] * 20), "99", "101")
+    result = backtest.simulate(dip, strategies.validate("dip", {}), D("1000"), RULES, path,
+                               fee_rule=backtest.FeeRule("BNB", D("600"), D("0.75")))
+
+    buy, sell = result.fills
+    # 996.01524 * 0.75 / 600 * 0.1 % = 0.00124502 BNB (0.747012 USDT); 1016.13676 -> 0.00127017 BNB
+    assert (buy.fees, buy.fee) == ({"BNB": D("0.00124502")}, D("0.747012"))
+    assert (sell.amount, sell.fees, sell.fee) == (D("10.06076"), {"BNB": D("0.00127017")}, D("0.762102"))
+    assert sell.realized_profit == D("1016.13676") - D("0.762102") - D("996.01524") - D("0.747012")
+    assert result.final_equity == D("1000") + sell.realized_profit
+    assert result.fees == D("0.747012") + D("0.762102")
+
+
+def test_the_sells_of_one_decision_share_what_is_held_as_in_the_engine():
+    params = strategies.validate("grid", {"low": "90", "high": "110", "grids": "4"})  # 90 95 100 105 110
+    plan = grid.plan(params, D("1000"), D("100"), RULES, D("1.004"))
+    simulation = backtest.Simulation(grid, plan["params"], D("1000"), RULES, plan["state"],
+                                     backtest.FeeRule("received"))
+    simulation.run(candles("100", "100"))
+
+    # The start bought 2 * 2.42930 BTC and holds 4.85374140 after its fee: the first sell rests the
+    # level's amount, the last what is left at the step, and neither is refused.
+    assert [(o.role, o.side, o.amount) for o in simulation.orders if o.side == "sell"] == [
+        ("g3", "sell", D("2.42930")), ("g4", "sell", D("2.42444"))]
+
+
 def test_the_backtest_job_fetches_history_through_the_gateway_caches_the_past_and_reports_to_the_outbox(ctx, fake_binance):
     from models import Outbox
     from tests.workers.conftest import make_user
