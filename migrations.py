@@ -95,12 +95,18 @@ def _outbox_leases(database, migrator):
     _add_missing_columns(database, migrator, models.Outbox, ["lease_owner", "lease_until"])
 
 
+def _grid_lots(database, migrator):
+    """Positions keep a grid's buys apart until their sells take them back (each pair's own cost)."""
+    _add_missing_columns(database, migrator, models.Position, ["lots"])
+
+
 MIGRATIONS = [
     (1, "initial tables", _create_initial_tables),
     (2, "order lifecycle, fill keys, fences, paper exchange", _order_lifecycle),
     (4, "chat languages, notification settings, sell-now requests", _chat_preferences),
     (5, "outbox leases", _outbox_leases),
     (6, "strategy state, order roles, grid pairs, DCA base price", _strategy_orders),
+    (7, "grid lots", _grid_lots),
 ]
 
 

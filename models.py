@@ -162,6 +162,9 @@ class Position(BaseModel):
     exit_price = MoneyField(null=True)
     proceeds = MoneyField(default=Decimal(0))  # quote received by exits so far, net of fees
     realized_profit = MoneyField(default=Decimal(0))  # of the exits so far
+    # A grid's buys still waiting for their sell, oldest first: [level price, quote paid with its
+    # fees, base received net of its fees], as decimal text (workers/accounting.py).
+    lots = JSONTextField(default=list)
     opened_at = DateTimeField(default=utcnow)
     closed_at = DateTimeField(null=True)
 
@@ -189,7 +192,8 @@ class Order(BaseModel):
     price = MoneyField(null=True)  # limit price
     amount = MoneyField()  # requested, in base currency
     role = CharField(default="")  # the strategy's name for it: "so2" (safety order), "g7" (grid level)
-    # A grid sell's paired buy level: its realized profit is counted per completed pair.
+    # A grid order's pair: a sell's buy level (its realized profit is counted per completed pair);
+    # on a buy, the level its sell will rest on (the buy opens a pair).
     pair_price = MoneyField(null=True)
     status = CharField(default="recorded", index=True)
     tick = BigIntegerField(default=0)  # the tick whose decision this order carries out

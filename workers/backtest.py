@@ -105,6 +105,7 @@ class _Position:
         self.entry_price = self.peak_price = self.base_price = price
         self.fees = self.proceeds = self.realized_profit = ZERO
         self.exit_price = None
+        self.lots: list = []
 
 
 class _Order:
@@ -183,12 +184,13 @@ class Simulation:
         if decision.state is not None:
             self.state = decision.state
         for want, (amount, limit) in zip(decision.place, wanted):
+            pair = None if want.pair_price is None else self.rules.round_price(want.pair_price)
             if limit is None:
-                self._trade(at, want.side, want.role, price, amount, self.rules.taker_fee, want.pair_price)
+                self._trade(at, want.side, want.role, price, amount, self.rules.taker_fee, pair)
             elif (want.side == "buy" and price <= limit) or (want.side == "sell" and price >= limit):
-                self._trade(at, want.side, want.role, limit, amount, self.rules.maker_fee, want.pair_price)
+                self._trade(at, want.side, want.role, limit, amount, self.rules.maker_fee, pair)
             elif self._can_rest(want.side, amount, limit):
-                self.orders.append(_Order(want.role, want.side, limit, amount, want.pair_price))
+                self.orders.append(_Order(want.role, want.side, limit, amount, pair))
 
     def _size(self, want, price: Decimal, promised: Decimal) -> tuple[Decimal, Decimal | None]:
         """(amount, limit price or None), as the engine's act job sizes an order."""
@@ -255,7 +257,7 @@ class Simulation:
                 self.positions += 1
                 self.position = _Position(figures.price, self.positions, self.dust_amount, self.dust_cost)
                 self.dust_amount = self.dust_cost = ZERO
-            accounting.book_buy(self.position, figures, rules)
+            accounting.book_buy(self.position, figures, rules, None if pair_price is None else price)
             self.position.peak_price = price
         elif self.position is not None:
             realized = accounting.book_sell(self.position, figures, rules, pair_price)

@@ -8,7 +8,7 @@ at once):
 2. the orders take the reported status and cumulative figures;
 3. each new fill, the difference to what was booked, becomes a Fill row under a unique
    (order, fill key), the bot's position follows it (workers/accounting.py), and the owner's
-   message goes to the outbox.
+   message goes to the outbox; a bot's fills go in the order the market met them.
 Once committed, each new fill and each order ended without one (canceled, rejected, expired)
 is one log line with the order's user, bot and order ids.
 """
@@ -33,7 +33,7 @@ ORDER_FIELDS = [Order.status, Order.filled, Order.cost, Order.fees, Order.exchan
                 Order.updated_at, Order.error]
 POSITION_FIELDS = [Position.status, Position.amount, Position.entry_price, Position.entry_cost, Position.fees,
                    Position.peak_price, Position.exit_price, Position.proceeds, Position.realized_profit,
-                   Position.closed_at]
+                   Position.closed_at, Position.lots]
 
 
 @dataclass
@@ -72,7 +72,7 @@ def book_reports(reports: list[Report], now: dt.datetime) -> list[Fill | None]:
         bulk_update(Order, updated, ORDER_FIELDS)
         if filling:
             ledger = _Ledger([reports[i].bot.id for i in filling], now)
-            for index in filling:
+            for index in sorted(filling, key=lambda i: _market_order(reports[i])):
                 fills[index] = ledger.book(reports[index])
             ledger.write()
     for report, fill in zip(reports, fills):
@@ -82,6 +82,13 @@ def book_reports(reports: list[Report], now: dt.datetime) -> list[Fill | None]:
         log.info(f"order {report.state.status}", **order_fields(report.order), filled=report.state.filled,
                  exchange_order_id=report.state.exchange_order_id)
     return fills
+
+
+def _market_order(report: Report) -> tuple:
+    """A bot's fills of one batch in the order a move of the market meets them: its buys from the
+    highest down, then its sells from the lowest up (a grid's sell then finds the buy it pairs with)."""
+    price = report.order.price or ZERO
+    return (report.bot.id, report.order.side == "sell", price if report.order.side == "sell" else -price)
 
 
 def log_fill(report: Report, fill: Fill) -> None:
@@ -160,7 +167,8 @@ class _Ledger:
                 row.dust_amount, row.dust_cost = ZERO, ZERO
                 self.bots_changed[bot.id] = row
                 self.positions[bot.id] = position
-            accounting.book_buy(position, figures, rules)
+            # A grid level's buy (it names the level of its sell) is kept apart for that sell.
+            accounting.book_buy(position, figures, rules, None if order.pair_price is None else order.price)
             position.peak_price = figures.price  # trailing exits count from the latest buy (a DCA safety order)
             self.touched[id(position)] = position
             return None
@@ -173,7 +181,7 @@ class _Ledger:
             row.dust_amount, row.dust_cost, row.cycle = position.amount, position.entry_cost, row.cycle + 1
             self.bots_changed[bot.id] = row
             position.status, position.closed_at = "closed", self.now
-            position.amount, position.entry_cost = ZERO, ZERO
+            position.amount, position.entry_cost, position.lots = ZERO, ZERO, []
             del self.positions[bot.id]
         self.touched[id(position)] = position
         return realized

@@ -274,6 +274,7 @@ class Batch:
     def plan_intents(self, bot: Bot, wants: list) -> list[dict] | None:
         """The orders of a strategy's plan, sized now; None when any of them cannot be."""
         intents, free = [], None
+        rules = self.market.rules(bot.symbol)
         for side, role, price, quote, amount, pair_price in wants:
             if side == "sell" and amount is not None and free is None:
                 free = self.unreserved_base(bot)
@@ -283,7 +284,9 @@ class Batch:
                 return None
             if side == "sell" and free is not None:
                 free -= intent["amount"]
-            intents.append({**intent, "role": role, "pair_price": None if pair_price is None else Decimal(pair_price)})
+            # At the tick, as the order's price is: a sell's pair is its buy's price exactly.
+            pair_price = None if pair_price is None else rules.round_price(Decimal(pair_price))
+            intents.append({**intent, "role": role, "pair_price": pair_price})
         return intents
 
     def unreserved_base(self, bot: Bot) -> Decimal:

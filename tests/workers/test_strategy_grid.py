@@ -99,9 +99,9 @@ def test_a_filled_buy_rests_a_sell_one_level_up():
     assert [(w.side, w.role, w.pair_price) for w in decision.place] == [("sell", "g2", D(125))]
 
 
-def test_a_filled_sell_rests_a_buy_one_level_down():
+def test_a_filled_sell_rests_a_buy_one_level_down_that_names_the_level_of_its_sell():
     decision = grid.decide([], D("176"), held(1), P, D("1000"), resting(g0="buy", g1="buy", g4="sell"), STARTED)
-    assert [(w.side, w.role) for w in decision.place] == [("buy", "g2")]
+    assert [(w.side, w.role, w.pair_price) for w in decision.place] == [("buy", "g2", D(175))]
 
 
 def test_nothing_rests_where_the_price_already_is_past():

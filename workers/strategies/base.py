@@ -89,7 +89,7 @@ class Want(NamedTuple):
     price: Decimal | None = None
     quote: Decimal | None = None
     amount: Decimal | None = None
-    pair_price: Decimal | None = None  # a grid sell's paired buy level
+    pair_price: Decimal | None = None  # a grid sell's paired buy level; a grid buy's sell level
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,11 @@ down: the empty level moves with the price. Which level is empty follows from wh
 holds (n levels, h units held: level n - h), so the decision needs no memory of fills and is
 the same however often it is taken. Nothing rests outside [low, high]; the owner is told when
 the price leaves the range and when it comes back. A sell's realized profit is counted against
-its paired buy one level down (grid profit); what the start's market buy paid differently
-stays in the position's cost.
+its paired buy one level down (grid profit): what that buy paid, fees included, when the buy
+was a level's (each level buy names its sell's level, `pair_price`, so it is kept apart), the
+level's price otherwise; what the start's market buy paid differently stays in the position's
+cost. A buy's fee taken in the base leaves less to sell: the engine sells what is held, at the
+market's step, so the levels held stay within a fee or a step of `n - k` level amounts.
 """
 from __future__ import annotations
 
@@ -130,7 +133,7 @@ def decide(closes: list[Decimal], price: Decimal, holding: Holding | None, param
             return Decision(state={**state, "outside": outside}, notice=notice) if notice else HOLD
         k = nearest(prices, price)
         place = [Want("buy", "gstart", amount=amount * (n - k))] if k < n else []
-        place += [Want("buy", ROLES[i], price=prices[i], amount=amount) for i in range(k)]
+        place += [Want("buy", ROLES[i], price=prices[i], amount=amount, pair_price=prices[i + 1]) for i in range(k)]
         return Decision(place=tuple(place), state={**state, "started": True, "outside": None}, notice=notice,
                         reason=f"grid start, level {k} empty")
 
@@ -151,7 +154,7 @@ def decide(closes: list[Decimal], price: Decimal, holding: Holding | None, param
     below = bisect_left(prices, price)  # levels under the price
     for i in range(min(k, below)):
         if i not in have:
-            place.append(Want("buy", ROLES[i], price=prices[i], amount=amount))
+            place.append(Want("buy", ROLES[i], price=prices[i], amount=amount, pair_price=prices[i + 1]))
     for i in range(max(k + 1, below), n + 1):
         if i not in have and prices[i] > price:
             place.append(Want("sell", ROLES[i], price=prices[i], amount=amount, pair_price=prices[i - 1]))
