@@ -70,6 +70,41 @@ def test_plan_refuses_levels_under_the_minimum_and_names_the_smallest_capital_th
         grid.plan(params(grids=50), smallest - D("0.01"), D("60000"), RULES, FACTOR)
 
 
+SOL = MarketRules("SOL/USDT", "SOL", "USDT", amount_step=D("0.001"), price_step=D("0.01"), min_amount=D("0.001"),
+                  min_cost=D("5"), taker_fee=D("0.001"))
+
+
+def smallest_capital(refused) -> D:
+    return D(refused.value.args[0].split("at least ")[1].split(" ")[0])
+
+
+def test_plan_leaves_room_for_a_buys_fee_taken_in_the_base_under_each_sell():
+    # 0.036 SOL a level clears 5 USDT at 140, but a buy delivers 0.035964: its sell of 0.035 at 142 would not
+    with pytest.raises(ParamError, match=r"leaves too little to sell .* at least (\S+) USDT") as refused:
+        grid.plan(params(low=140, high=160, grids=10), D("55"), D("150"), SOL, FACTOR)
+    plan = grid.plan(params(low=140, high=160, grids=10), smallest_capital(refused), D("150"), SOL, FACTOR)
+    assert plan["state"]["amount"] == "0.037"
+    with pytest.raises(ParamError):
+        grid.plan(params(low=140, high=160, grids=10), smallest_capital(refused) - D("0.01"), D("150"), SOL, FACTOR)
+
+
+def test_plan_leaves_room_for_the_fee_of_a_start_that_buys_every_level():
+    # Started at 140, 200 levels are bought at once: the last sell, at 160, is short of 0.2 of a level
+    with pytest.raises(ParamError, match="leaves too little to sell") as refused:
+        grid.plan(params(low=140, high=160, grids=200), D("1100"), D("150"), SOL, FACTOR)
+    plan = grid.plan(params(low=140, high=160, grids=200), smallest_capital(refused), D("150"), SOL, FACTOR)
+    amount = D(plan["state"]["amount"])
+    assert SOL.tradable(SOL.floor_amount(amount * D("0.8") - D("0.00000001")), D("160"))
+
+
+def test_plan_refuses_so_many_grids_that_the_start_would_pay_close_to_half_a_level_in_fees():
+    costly = MarketRules("SOL/USDT", "SOL", "USDT", amount_step=D("0.001"), price_step=D("0.01"),
+                         min_amount=D("0.001"), min_cost=D("5"), taker_fee=D("0.002"))
+    with pytest.raises(ParamError, match=r"200 grids would pay 0.40 of a level in fees"):
+        grid.plan(params(low=140, high=160, grids=200), D("100000"), D("150"), costly, FACTOR)
+    grid.plan(params(low=140, high=160, grids=199), D("100000"), D("150"), costly, FACTOR)
+
+
 def test_plan_refuses_levels_closer_than_the_price_step():
     with pytest.raises(ParamError, match="closer than"):
         grid.plan(params(low="100", high="100.05", grids=10), D("1000"), D("100.02"), RULES, FACTOR)

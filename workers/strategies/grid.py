@@ -24,6 +24,10 @@ from workers.strategies.base import HOLD, Decision, Holding, Param, ParamError, 
 
 D = Decimal
 DEFAULT_RANGE = D("0.10")  # low and high default to 10 % under and over the price at creation
+FEE_ROUNDING = D("0.00000001")  # exchanges round a fee to 8 places: up to half of that more
+# The decision counts the levels held by rounding what is held: the base fee of a start that buys
+# every level at once (short of the last level's sell) must stay well under half a level.
+MOST_START_FEES = D("0.4")
 # "Sell now" also stops the bot: it would buy its base and rest its orders again on the next tick.
 STOPS_AFTER_SELL_NOW = True
 
@@ -66,7 +70,8 @@ def plan(params: dict, capital: Decimal, price: Decimal, rules, buy_factor: Deci
     """Resolve low and high (defaults around `price`), round the levels to the market's tick
     and size the amount every level trades so the whole grid fits the capital wherever the
     price starts in the range: ParamError (with the smallest capital that works) when a
-    level's order falls under the market's minimum."""
+    level's order, or what is left to sell of it once a buy's fee is taken in the base, falls
+    under the market's minimum."""
     params = dict(params)
     if params["low"] is None:
         params["low"] = rules.round_price(price * (1 - DEFAULT_RANGE))
@@ -78,20 +83,55 @@ def plan(params: dict, capital: Decimal, price: Decimal, rules, buy_factor: Deci
         raise ParamError("{grids} grids between {low} and {high} are closer than {symbol}'s price step {step}: "
                          "use fewer grids or a wider range.", grids=params["grids"], low=params["low"],
                          high=params["high"], symbol=rules.symbol, step=rules.price_step)
+    if params["grids"] * rules.taker_fee >= MOST_START_FEES:
+        raise ParamError("{grids} grids would pay {share} of a level in fees when the start buys them all at once: "
+                         "use fewer grids.", grids=params["grids"],
+                         share=(params["grids"] * rules.taker_fee).quantize(D("0.01")))
     # At most every level but the lowest is held or bought: that much capital covers any start.
     cost_of_one = sum(prices[1:]) * buy_factor
     amount = rules.floor_amount(capital / cost_of_one)
-    if not rules.tradable(amount, prices[0]):
-        least = max(rules.min_amount, _ceil_step(rules, rules.min_cost / prices[0]))
-        smallest = (least * cost_of_one * 100).to_integral_value(ROUND_CEILING) / 100
-        raise ParamError("Each level's order ({amount} {base}) is below {symbol}'s minimum ({min_amount} {base}, "
-                         "{min_cost} {quote}): use a capital of at least {smallest} {quote}, or fewer grids.",
-                         amount=amount, base=rules.base, symbol=rules.symbol, min_amount=rules.min_amount,
-                         min_cost=rules.min_cost, quote=rules.quote, smallest=smallest)
+    if not _orders_tradable(rules, amount, prices):
+        smallest = (_least_amount(rules, prices) * cost_of_one * 100).to_integral_value(ROUND_CEILING) / 100
+        figures = dict(amount=amount, base=rules.base, symbol=rules.symbol, min_amount=rules.min_amount,
+                       min_cost=rules.min_cost, quote=rules.quote, smallest=smallest)
+        if not rules.tradable(amount, prices[0]):
+            raise ParamError("Each level's order ({amount} {base}) is below {symbol}'s minimum ({min_amount} {base}, "
+                             "{min_cost} {quote}): use a capital of at least {smallest} {quote}, or fewer grids.",
+                             **figures)
+        raise ParamError("Each level's order ({amount} {base}) leaves too little to sell under {symbol}'s minimum "
+                         "({min_amount} {base}, {min_cost} {quote}) once the exchange takes a buy's fee from it: use "
+                         "a capital of at least {smallest} {quote}, or fewer grids.", **figures)
     k = nearest(prices, price)
     orders = [{"role": ROLES[i], "side": "buy" if i < k else "sell", "price": p, "amount": amount, "cost": amount * p}
               for i, p in enumerate(prices) if i != k]
     return {"params": params, "state": {"amount": str(amount)}, "orders": orders}
+
+
+def _orders_tradable(rules, amount: Decimal, prices) -> bool:
+    """Every order of the grid clears the market's minimums, even where the exchange takes a
+    buy's fee in the base (Binance, Bybit, OKX): the buy at the lowest level; the sell of what
+    one level's buy delivers (a maker fee less, at the step) at the lowest level a sell rests
+    on; and the start's last sell, which is short of the whole start's fee (every level but
+    the lowest bought at once, at the taker fee), at the highest."""
+    n = len(prices) - 1
+    delivered = rules.floor_amount(amount * (1 - rules.maker_fee) - FEE_ROUNDING)
+    start_last = rules.floor_amount(amount * (1 - n * rules.taker_fee) - FEE_ROUNDING)
+    return (rules.tradable(amount, prices[0]) and rules.tradable(delivered, prices[1])
+            and rules.tradable(start_last, prices[-1]))
+
+
+def _least_amount(rules, prices) -> Decimal:
+    """The smallest amount at the step whose orders all clear the minimums (_orders_tradable)."""
+    def least_at(price: Decimal) -> Decimal:
+        return max(rules.min_amount, _ceil_step(rules, rules.min_cost / price))
+
+    n = len(prices) - 1
+    least = max(least_at(prices[0]),
+                _ceil_step(rules, (least_at(prices[1]) + FEE_ROUNDING) / (1 - rules.maker_fee)),
+                _ceil_step(rules, (least_at(prices[-1]) + FEE_ROUNDING) / (1 - n * rules.taker_fee)))
+    while not _orders_tradable(rules, least, prices):  # a step more where the rounding of a fee bites
+        least += rules.amount_step
+    return least
 
 
 def _ceil_step(rules, amount: Decimal) -> Decimal:
