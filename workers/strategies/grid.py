@@ -12,8 +12,10 @@ the price leaves the range and when it comes back. A sell's realized profit is c
 its paired buy one level down (grid profit): what that buy paid, fees included, when the buy
 was a level's (each level buy names its sell's level, `pair_price`, so it is kept apart), the
 level's price otherwise; what the start's market buy paid differently stays in the position's
-cost. A buy's fee taken in the base leaves less to sell: the engine sells what is held, at the
-market's step, so the levels held stay within a fee or a step of `n - k` level amounts.
+cost. Where the exchange takes a buy's fee in the base (Binance, Bybit, OKX), a level's sell
+sells what is held, floored to the step (the engine sizes it so): nothing runs out or piles
+up, and h falls short of whole levels by little more than the start's fee (under 0.4 of a
+level, see plan), so rounding h still finds the empty level (tests/workers/test_grid_round_trips.py).
 """
 from __future__ import annotations
 
