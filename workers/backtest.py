@@ -221,14 +221,17 @@ class Simulation:
         return self.base - promised >= amount
 
     def _fill_resting(self, at: int, low: Decimal, high: Decimal) -> None:
-        still = []
+        still, reached = [], []
         for order in self.orders:
             if (order.side == "buy" and low <= order.price) or (order.side == "sell" and high >= order.price):
-                self._trade(at, order.side, order.role, order.price, order.amount, self.rules.maker_fee,
-                            order.pair_price)
+                reached.append(order)
             else:
                 still.append(order)
         self.orders = still
+        # In the order the candle's move meets them, as the engine books them: buys from the
+        # highest down, then sells from the lowest up (a grid's sell then finds its buy).
+        for order in sorted(reached, key=lambda o: (o.side == "sell", o.price if o.side == "sell" else -o.price)):
+            self._trade(at, order.side, order.role, order.price, order.amount, self.rules.maker_fee, order.pair_price)
 
     # ------------------------------------------------------------------ wallet and position
 
