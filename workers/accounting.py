@@ -55,7 +55,8 @@ def difference(side: str, before_filled: Decimal, before_cost: Decimal, before_f
 
 def book_buy(position, fill: FillFigures, rules: MarketRules, lot_price: Decimal | None = None) -> None:
     """Add a buy to the position: amount received net of a base fee, cost with the other fees.
-    A grid level's buy (`lot_price`: its level) is kept as a lot as well, one with its own parts."""
+    A grid level's buy (`lot_price`: its level) is kept as a lot as well (its parts, when it
+    fills in several, make one lot)."""
     received = fill.amount - fill.fee_in(rules.base)
     paid = fill.cost + fill.fee_in(rules.quote) + fill.other_fees_quote
     position.amount += received
