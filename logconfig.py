@@ -9,16 +9,16 @@ its line. Everything that writes to the process's output goes through the one ha
 lines, RQ's and python-telegram-bot's, Python's warnings and uncaught exceptions.
 
 httpx logs every request URL at INFO, and Telegram's URLs contain the bot token, so its
-logger is raised to WARNING; the redacting filter is the second line of defence, applied to
-the message, the traceback and every field before the line is made.
+logger is raised to WARNING; redaction is the second line of defence, applied to each finished
+line (message, fields and traceback). RedactingFilter does the same for any other handler.
 """
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import re
 import sys
 import threading
+import time
 from decimal import Decimal
 
 from logcontext import current_fields, get_logger
@@ -81,9 +81,14 @@ class RedactingFilter(logging.Filter):
 
 
 def _text(value) -> str:
-    if value is True or value is False:
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind is int:
+        return str(value)
+    if kind is bool:
         return "true" if value else "false"
-    if isinstance(value, Decimal):
+    if kind is Decimal:
         return f"{value:f}"  # 0.00000001, not 1E-8
     return str(value)
 
@@ -94,43 +99,63 @@ def _quoted(text: str) -> str:
     return '"' + _TO_ESCAPE.sub(lambda m: _ESCAPES.get(m.group(), f"\\u{ord(m.group()):04x}"), text) + '"'
 
 
+_keys: dict[str, str] = {}
+
+
 def _key(name: str) -> str:
-    return _KEY_UNSAFE.sub("_", str(name)) or "_"
+    key = _keys.get(name)
+    if key is None:
+        key = _KEY_UNSAFE.sub("_", str(name)) or "_"
+        if len(_keys) < 10_000:
+            _keys[name] = key
+    return key
 
 
 class LogfmtFormatter(logging.Formatter):
-    """One logfmt line per record (see the module's docstring)."""
+    """One logfmt line per record (see the module's docstring). With `secrets`, the finished
+    line is redacted as a whole: one scan covers the message, every field and the traceback
+    (the secrets are keys and tokens, which quoting never alters)."""
 
-    def __init__(self, process: str):
+    def __init__(self, process: str, secrets=()):
         super().__init__()
         self.process = process
+        self.secrets = tuple(s for s in secrets if s and len(s) >= 8)
 
     def format(self, record: logging.LogRecord) -> str:
-        when = dt.datetime.fromtimestamp(record.created, dt.timezone.utc)
-        pairs = [
-            ("time", when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"),
-            ("process", self.process), ("level", record.levelname), ("logger", record.name),
-            ("msg", record.getMessage()),
+        seconds = int(record.created)
+        parts = [
+            f"time={time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}."
+            f"{int((record.created - seconds) * 1000):03d}Z",
+            f"process={self.process}", f"level={record.levelname}", f"logger={_quoted(record.name)}",
+            f"msg={_quoted(record.getMessage())}",
         ]
-        fields = dict(getattr(record, "fields", None) or {})
-        ordered = [(name, fields.pop(name)) for name in ID_KEYS if name in fields] + list(fields.items())
-        # A field never hides one of the record's own (a call's `level=` becomes `field.level=`).
-        pairs += [(f"field.{name}" if name in CORE_KEYS else name, value) for name, value in ordered]
+        fields = getattr(record, "fields", None)
+        if fields:
+            ordered = [(name, fields[name]) for name in ID_KEYS if name in fields]
+            ordered += [(name, value) for name, value in fields.items() if name not in ID_KEYS]
+            for name, value in ordered:
+                if value is not None:
+                    # A field never hides one of the record's own (`level=` becomes `field.level=`).
+                    key = f"field.{name}" if name in CORE_KEYS else _key(name)
+                    parts.append(f"{key}={_quoted(_text(value))}")
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
-            pairs.append(("traceback", record.exc_text))
+            parts.append(f"traceback={_quoted(record.exc_text)}")
         if record.stack_info:
-            pairs.append(("stack", record.stack_info))
-        return " ".join(f"{_key(name)}={_quoted(_text(value))}" for name, value in pairs if value is not None)
+            parts.append(f"stack={_quoted(record.stack_info)}")
+        line = " ".join(parts)
+        for secret in self.secrets:
+            if secret in line:
+                line = line.replace(secret, REDACTED)
+        return line
 
 
 def structured_handler(process: str, secrets=(), stream=None) -> logging.Handler:
-    """The handler every process writes through: fields gathered, secrets redacted, one line."""
+    """The handler every process writes through: fields gathered, one line, secrets redacted."""
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(LogfmtFormatter(process))
+    handler.setFormatter(LogfmtFormatter(process, secrets))
     handler.addFilter(FieldsFilter())
-    handler.addFilter(RedactingFilter(secrets))
     return handler
 
 

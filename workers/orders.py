@@ -101,8 +101,8 @@ def record(token: int, intents: list[dict], tick: int, memos: dict[int, dict] | 
         for bot_id, memo in memos.items():
             if bot_id in passed:
                 remember(memo["bot"], memo["state"], memo["notice"])
-    for order in recorded:
-        log.info("order recorded", **order_fields(order), role=order.role or None, tick=tick)
+    for order in recorded:  # "order sent" follows at once; this line matters only at DEBUG
+        log.debug("order recorded", **order_fields(order), role=order.role or None, tick=tick)
     return recorded
 
 
@@ -130,7 +130,7 @@ def mark_sent(token: int, orders: list[Order], now: dt.datetime) -> list[Order]:
     mine = [o for o in orders if o.id in sent]
     for order in mine:
         order.status, order.sent_at = "sent", now
-        log.info("order sent", **order_fields(order))
+        log.info("order sent", **order_fields(order), role=order.role or None, tick=order.tick)
     return mine
 
 
