@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
+import time
 
 import pytest
 import redis
@@ -28,10 +29,8 @@ CHAT = 7301
 _update_ids = itertools.count(1)
 
 
-def application(fake_telegram, redis_url: str, seen: list, gate: asyncio.Event | None = None) -> Application:
+def application(fake_telegram, redis_url: str, name: str, seen: list, gate: asyncio.Event | None = None) -> Application:
     """An Application with one shared conversation: /go, then two answers; `seen` records who did what."""
-    name = f"app{len([a for a in seen if a == 'built'])}"
-    seen.append("built")
 
     async def go(update, context):
         if gate is not None:
@@ -64,27 +63,25 @@ def application(fake_telegram, redis_url: str, seen: list, gate: asyncio.Event |
     return app
 
 
-def message(fake_telegram, app: Application, text: str, chat: int = CHAT, chat_type: str = "private") -> Update:
-    sent = fake_telegram.send_user_message(chat, text)
-    sent["chat"]["type"] = chat_type
-    if text.startswith("/"):
-        sent["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
-    return Update.de_json({"update_id": next(_update_ids), "message": sent}, app.bot)
-
-
 def run(fake_telegram, redis_url, scenario, gate: asyncio.Event | None = None) -> list:
-    """Two Applications on one Redis, initialized, then `scenario(a, b, say)`; returns what they saw."""
+    """Two Applications ("a" and "b") on one Redis, then `scenario(a, b, say)`; returns what they did."""
     seen: list = []
 
+    async def say(app: Application, text: str, group: int | None = None) -> None:
+        """The user (CHAT) writes, in their private chat or in a group; `app` gets the update."""
+        if group is None:
+            sent = fake_telegram.send_user_message(CHAT, text)
+        else:
+            sent = fake_telegram.send_user_message(group, text, chat_type="group", from_id=CHAT)
+        await app.process_update(Update.de_json({"update_id": next(_update_ids), "message": sent}, app.bot))
+
     async def main():
-        a = application(fake_telegram, redis_url, seen, gate)
-        b = application(fake_telegram, redis_url, seen)
-        async with a, b:
-            async def say(app, text, **where):
-                await app.process_update(message(fake_telegram, app, text, **where))
+        async with application(fake_telegram, redis_url, "a", seen, gate) as a, \
+                application(fake_telegram, redis_url, "b", seen) as b:
             await scenario(a, b, say)
+
     asyncio.run(main())
-    return [entry for entry in seen if entry != "built"]
+    return seen
 
 
 def stored(redis_url: str) -> dict:
@@ -101,7 +98,7 @@ def test_each_step_goes_on_in_the_other_application(fake_telegram, redis_url):
         await say(b, "green")  # the conversation ended in a: no step of it any more
 
     assert run(fake_telegram, redis_url, scenario) == [
-        ("app0", "go"), ("app1", "first", "red"), ("app0", "second", ("red", "blue")), ("app1", "outside", "green")]
+        ("a", "go"), ("b", "first", "red"), ("a", "second", ("red", "blue")), ("b", "outside", "green")]
     assert stored(redis_url) == {"conversations": {}, "user_data": {}, "locks": []}
 
 
@@ -126,28 +123,31 @@ def test_the_next_update_in_another_application_waits_for_the_step_in_flight(fak
         await asyncio.gather(slow, answer)
 
     gate = asyncio.Event()
-    assert run(fake_telegram, redis_url, scenario, gate) == [("app0", "go"), ("app1", "first", "red")]
+    assert run(fake_telegram, redis_url, scenario, gate) == [("a", "go"), ("b", "first", "red")]
 
 
-def test_the_lock_of_a_killed_process_ends_by_itself(fake_telegram, redis_url, monkeypatch):
-    monkeypatch.setattr(persistence, "LOCK_SECONDS", 0.5)
-    redis.Redis.from_url(redis_url).set(persistence.lock_key(CHAT), "dead", px=500)  # its update never ends
+def test_the_lock_of_a_killed_process_ends_by_itself(fake_telegram, redis_url):
+    waited = []
 
     async def scenario(a, b, say):
+        redis.Redis.from_url(redis_url).set(persistence.lock_key(CHAT), "dead", px=500)  # its update never ends
+        started = time.monotonic()
         await asyncio.wait_for(say(a, "/go"), timeout=5)
+        waited.append(time.monotonic() - started)
         await say(b, "red")
 
-    assert run(fake_telegram, redis_url, scenario) == [("app0", "go"), ("app1", "first", "red")]
+    assert run(fake_telegram, redis_url, scenario) == [("a", "go"), ("b", "first", "red")]
+    assert waited[0] >= 0.4
 
 
 def test_a_group_update_neither_reads_nor_writes_the_users_conversation(fake_telegram, redis_url):
     async def scenario(a, b, say):
         await say(a, "/go")
-        await say(b, "hello all", chat=-100_555, chat_type="group")  # from the same user
+        await say(b, "hello all", group=-100_555)  # the same user, in a group
         await say(a, "red")
 
     assert run(fake_telegram, redis_url, scenario) == [
-        ("app0", "go"), ("app1", "outside", "hello all"), ("app0", "first", "red")]
+        ("a", "go"), ("b", "outside", "hello all"), ("a", "first", "red")]
     assert stored(redis_url)["user_data"] == {str(CHAT): '{"answers": ["red"]}'}
 
 
