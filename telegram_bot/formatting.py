@@ -641,6 +641,14 @@ def fetching_balance(key) -> Html:
     return t("Fetching the balances of key {id} from {exchange}…", id=key.id, exchange=key.exchange)
 
 
+def refreshing_balance() -> Html:
+    return t("🔄 Fetching the balances again…")
+
+
+def balance_fetch_under_way() -> Html:
+    return t("Still fetching; the balances come in a moment.")
+
+
 # --- notifications (outbox payloads) -------------------------------------------------------
 
 def fill_message(p: dict) -> Html:
@@ -673,16 +681,18 @@ def bot_error_message(p: dict) -> Html:
 
 
 def balance_message(p: dict) -> Html:
+    """A key's balances, or why they could not be fetched; shown in place (Refresh), with the
+    time the exchange was asked, so a refresh shows even when nothing else changed."""
+    checked = [t("checked at {time} UTC", time=p["checked_at"][11:19])] if "checked_at" in p else []
     if "error" in p:
-        return error(t("Balance of key {id}: {error}", id=p["key_id"], error=engine_texts.translate(p["error"])))
+        return join([error(t("Balance of key {id}: {error}", id=p["key_id"], error=engine_texts.translate(p["error"]))),
+                     *checked])
     net = " testnet" if p.get("testnet") else ""
     head = t("<b>Balance</b>, key {id} {exchange}{net} <code>{masked}</code>", id=p["key_id"], exchange=p["exchange"],
              net=net, masked=p["masked"])
-    if not p["balances"]:
-        return join([head, _("empty")])
     rows = [t("{asset}: {free} free, {used} in orders", asset=asset, free=num(Decimal(free)), used=num(Decimal(used)))
-            for asset, (free, used) in p["balances"].items()]
-    return join([head, *rows])
+            for asset, (free, used) in p["balances"].items()] or [_("empty")]
+    return join([head, *rows, *checked])
 
 
 def broadcast_message(p: dict) -> Html:

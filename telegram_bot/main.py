@@ -26,7 +26,7 @@ from telegram_bot import daily_summary, formatting, i18n, keyboards
 from telegram_bot.access import NEW_MESSAGE, PRIVATE, PRIVATE_MESSAGE, Services, on_error, start_log_context
 from telegram_bot.commands import admin, bots, keys, periods, picks, reports, settings, start, strategies
 from telegram_bot.conversations import addkey, newbot
-from telegram_bot.persistence import RedisPersistence
+from telegram_bot.persistence import RedisPersistence, SharedConversationsApplication
 from telegram_bot.rate_limits import ReplyFirstRateLimiter
 from telegram_bot.updates import ChatOrderedUpdateProcessor
 from telegram_bot.notifier import Notifier
@@ -124,7 +124,8 @@ def build_application(config: settings_module.Settings) -> Application:
         .base_url(config.telegram_api_url)
         .rate_limiter(ReplyFirstRateLimiter(max_retries=3))  # AIORateLimiter, replies before notifications
         .concurrent_updates(ChatOrderedUpdateProcessor())  # chats at once, each chat's updates in order
-        .persistence(RedisPersistence(config.require_redis_url()))  # conversations survive a restart
+        .persistence(RedisPersistence(config.require_redis_url()))  # conversations in Redis, shared by processes
+        .application_class(SharedConversationsApplication)  # read before each update, written right after
         .post_init(on_startup)
         .post_stop(on_stop)
         .post_shutdown(on_shutdown)

@@ -7,7 +7,9 @@ python-telegram-bot's AIORateLimiter's job (telegram_bot/rate_limits.py lets rep
 a 403 marks the user unreachable and keeps the rows for when they come back; other failures
 back off and try again, for as long as it takes: only Telegram's permanent refusals (400) give
 a row up. Each user's /settings say whether a kind of message goes out with sound, silently, or
-not at all; it is written in the user's language.
+not at all; it is written in the user's language. Some rows edit a message the chat already
+has instead (EDITS: a /backtest's progress, a key's balances with Refresh); of several rows for
+one message only the latest is shown.
 
 Any number of `bot` processes may run (a scaled webhook, or the old and new dyno of a deploy):
 each claims the rows it sends with a lease (one notifier per chat at a time, claims taken one
@@ -36,8 +38,9 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from logcontext import get_logger, log_context
 from models import Outbox, User, database_now, db, utcnow, write_transaction
 from rpc.preferences import delivery_level
-from telegram_bot import formatting, i18n, strategy_texts
+from telegram_bot import formatting, i18n, keyboards, strategy_texts
 from telegram_bot.rate_limits import NOTIFICATION
+from workers.jobs import BALANCE_IN_PLACE
 
 log = get_logger(__name__)
 
@@ -141,9 +144,23 @@ def render_caption(kind: str, payload: dict, language: str) -> str:
     return strategy_texts.report_caption(kind, payload)
 
 
-def render_progress(payload: dict, language: str) -> str:
+def balance_in_place(payload: dict):
+    """A key's balances with Refresh under them (no Refresh once the key is gone: no exchange then)."""
+    markup = keyboards.refresh(keyboards.BALANCE, str(payload["key_id"])) if "exchange" in payload else None
+    return formatting.balance_message(payload), markup
+
+
+# Outbox kinds that edit the chat message payload["message_id"] instead of sending a new one:
+# kind -> payload to (text, buttons). Rows of one message are folded: only the latest is shown.
+EDITS = {
+    strategy_texts.PROGRESS_KIND: lambda payload: (strategy_texts.backtest_progress(payload), None),
+    BALANCE_IN_PLACE: balance_in_place,
+}
+
+
+def render_edit(kind: str, payload: dict, language: str):
     i18n.use(language)
-    return strategy_texts.backtest_progress(payload)
+    return EDITS[kind](payload)
 
 
 def render(rows: list[Outbox], silent: set[int], language: str) -> list[tuple[str, list[int], bool, bool]]:
@@ -256,14 +273,15 @@ class Notifier:
             return
         await self.off_loop(mark_sent, [row.id])
 
-    async def deliver_progress(self, rows: list[Outbox]) -> None:
-        """Rows editing one message (a /backtest's progress): only the latest is shown; an edit
-        Telegram refuses (unchanged, message gone) is simply over, it is no answer of its own."""
+    async def deliver_edit(self, rows: list[Outbox]) -> None:
+        """Rows editing one message (a /backtest's progress, a key's balances at each Refresh):
+        only the latest is shown; an edit Telegram refuses (unchanged, message gone) is simply
+        over, it is no answer of its own."""
         row, ids = rows[-1], [r.id for r in rows]
-        text = await self.off_loop(render_progress, row.payload, row.user.language)
+        text, markup = await self.off_loop(render_edit, row.kind, row.payload, row.user.language)
         try:
             await self.bot.edit_message_text(text, row.chat_id, row.payload["message_id"], parse_mode=ParseMode.HTML,
-                                             **self.yield_to_replies)
+                                             reply_markup=markup, **self.yield_to_replies)
         except Forbidden:
             await self.off_loop(mark_unreachable, row.user_id)
             return
@@ -292,11 +310,11 @@ class Notifier:
         photos = []
         edits: dict[tuple[int, int], list[Outbox]] = defaultdict(list)
         for row in rows:
-            if row.kind == strategy_texts.PROGRESS_KIND:
+            if row.kind in EDITS:
                 edits[(row.chat_id, row.payload["message_id"])].append(row)
             else:
                 (photos if row.kind in strategy_texts.PHOTO_KINDS else by_chat[row.chat_id]).append(row)
-        await asyncio.gather(*(self.deliver_progress(message_rows) for message_rows in edits.values()))
+        await asyncio.gather(*(self.deliver_edit(message_rows) for message_rows in edits.values()))
         await asyncio.gather(*(self.deliver_photo(row) for row in photos))
         await asyncio.gather(*(self.deliver_chat(chat, chat_rows[0].user_id, chat_rows) for chat, chat_rows in by_chat.items()))
         return len(rows)

@@ -2,7 +2,8 @@
 
 Concurrent updates keep one slow chat from holding up the others; but a user who presses the
 next button of a guided conversation before the last step has finished must find the
-conversation in its new state, so each chat's updates wait for the one before them.
+conversation in its new state, so each chat's updates wait for the one before them (across
+`bot` processes, the user's lock in telegram_bot/persistence.py does the same for private chats).
 """
 from __future__ import annotations
 

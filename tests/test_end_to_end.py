@@ -202,7 +202,7 @@ def test_no_secret_reaches_the_database_logs_or_job_payloads_and_logs_are_struct
     btc_chat = USERS[0][0]
     fake_binance.set_price("BTC/USDT", USERS[0][4])
     fake_telegram.wait_for_bot_message(btc_chat, "BUY", timeout=WAIT)
-    say(fake_telegram, btc_chat, "/balance 1", "Fetching")
+    fake_telegram.send_user_message(btc_chat, "/balance 1")  # "Fetching…", edited into the balances
     fake_telegram.wait_for_bot_message(btc_chat, "Balance", timeout=WAIT)
     scene["service"].stop()
 

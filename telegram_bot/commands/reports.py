@@ -1,8 +1,11 @@
 """/status (with "Sell now" per position), /trades, /profit, /balance: each with Refresh, which
-edits the message in place, and the user's own bots or keys as buttons."""
+edits the message in place, and the user's own bots or keys as buttons. A key's balances come
+from a worker (keys are decrypted only there): its answer, and each Refresh's, is edited into
+the same message by the notifier."""
 from __future__ import annotations
 
 from telegram import Update
+from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
 from models import ApiKey, get_owned
@@ -12,7 +15,7 @@ from rpc import keys as key_rpc
 from rpc import reports as report_rpc
 from telegram_bot import formatting, keyboards
 from telegram_bot.access import Note, blocking, button, edit_in_place, registered, reply, services
-from workers.jobs import report_balance
+from workers import jobs
 
 
 def optional_id(context: ContextTypes.DEFAULT_TYPE, command: str) -> str | None:
@@ -112,12 +115,21 @@ async def paper_view(user):
     return formatting.paper_balance(wallets), markup
 
 
+async def queue_balance(context, user, key_id: int, message_id: int) -> bool:
+    """A worker (which alone decrypts keys) fetches the key's balances and shows them in place of
+    the chat's message `message_id`, with Refresh; False when a fetch for it is under way."""
+    if not await blocking(jobs.start_fetch, services(context).redis, user.chat_id, message_id):
+        return False
+    await blocking(services(context).reports_queue.enqueue, jobs.report_balance, user.id, key_id, message_id,
+                   result_ttl=60, failure_ttl=3600)
+    return True
+
+
 async def fetch_key_balance(update: Update, context, user, key_id) -> None:
-    """A key's balances are fetched by a worker (which alone decrypts keys) and arrive as a message."""
+    """/balance <key> and a key's button under the paper wallet: "Fetching…", which becomes the balances."""
     key = await blocking(get_owned, ApiKey, user, key_id)
-    await blocking(services(context).reports_queue.enqueue, report_balance, user.id, key.id, result_ttl=60,
-                   failure_ttl=3600)
-    await reply(update, formatting.fetching_balance(key))
+    fetching = await update.effective_chat.send_message(formatting.fetching_balance(key), parse_mode=ParseMode.HTML)
+    await queue_balance(context, user, key.id, fetching.message_id)
 
 
 @registered
@@ -132,7 +144,13 @@ async def balance(update: Update, context: ContextTypes.DEFAULT_TYPE, user) -> N
 
 @button
 async def balance_refresh(update: Update, context: ContextTypes.DEFAULT_TYPE, user) -> Note | None:
-    """Refresh under the paper wallet."""
+    """Refresh under the paper wallet (edited here) or under a key's balances (a worker fetches
+    them again and the notifier edits the same message; a second press meanwhile queues nothing)."""
+    scope = keyboards.parse_callback(update.callback_query.data)[2]
+    if scope != "paper":
+        key = await blocking(get_owned, ApiKey, user, scope)  # NotFound for another user's key id
+        started = await queue_balance(context, user, key.id, update.callback_query.message.message_id)
+        return Note(formatting.refreshing_balance() if started else formatting.balance_fetch_under_way())
     text, markup = await paper_view(user)
     return None if await edit_in_place(update, text, markup) else Note(formatting.up_to_date())
 

@@ -2,7 +2,8 @@
 settings, then a summary and a Create button. With arguments it is the one-line form.
 
 The answers so far live in user_data["newbot"] (plain strings), persisted with the state in
-Redis (telegram_bot/persistence.py), so a restart of `bot` in the middle loses nothing.
+Redis (telegram_bot/persistence.py), so a restart of `bot` in the middle loses nothing and any
+`bot` process can take the next answer.
 """
 from __future__ import annotations
 

@@ -78,7 +78,8 @@ def chat_service(tmp_path_factory, fake_binance_module, fake_telegram_module):
         ids[chat] = (bot.id, key.id)
         fake_telegram_module.send_user_message(chat, "/start")  # opens the chat
     service.start(names=("bot",))
-    fake_telegram_module.wait_for_bot_message(ATTACKER, timeout=30)
+    for chat in (VICTIM, ATTACKER):  # both answered before the victim's messages are counted
+        fake_telegram_module.wait_for_bot_message(chat, timeout=30)
     yield {"service": service, "ids": ids, "victim_rows": victim_rows()}
     service.stop()
     models.db.close()

@@ -3,6 +3,7 @@ end, callback data checked against the presser, every button press answered exac
 from __future__ import annotations
 
 import secrets
+import time
 
 import pytest
 
@@ -65,7 +66,8 @@ def test_a_failed_deletion_confirmation_is_answered_once(user):
 
 @pytest.mark.parametrize("forged", ["bot:stop:{bot}", "bot:chart:{bot}", "deletebot:yes:{bot}", "sell:yes:{bot}",
                                     "sell:ask:{bot}", "pick:deletebot:{bot}", "pick:profit:{bot}", "delkey:yes:{key}",
-                                    "pick:balance:{key}", "status:refresh:{bot}", "profit:refresh:{bot}"])
+                                    "pick:balance:{key}", "status:refresh:{bot}", "profit:refresh:{bot}",
+                                    "balance:refresh:{key}"])
 def test_callback_data_copied_from_another_user_answers_not_found_and_changes_nothing(user, fakes, forged):
     owner = Chat(*fakes).registered()
     key_id, bot_id = owner.with_key(), owner.with_bot()
@@ -104,8 +106,73 @@ def test_refresh_edits_the_message_in_place_or_says_it_is_up_to_date(user):
 def test_balance_offers_the_keys_and_fetches_the_chosen_one(user):
     key_id = user.with_key()
     wallet = user.say_message("/balance", "paper wallet")
-    user.press(wallet, f"pick:balance:{key_id}", "Fetching")
-    user.telegram.wait_for_bot_message(user.id, "USDT: 1,000 free", timeout=WAIT)
+    balance = user.press(wallet, f"pick:balance:{key_id}", "USDT: 1,000 free")
+    assert f"balance:refresh:{key_id}" in user.buttons(balance).values()
+
+
+def live_key(user, balances: dict) -> tuple[int, str, str]:
+    """A key on the fake exchange with these balances: (key id, api key, secret)."""
+    api_key, secret = "k" + secrets.token_hex(16), secrets.token_hex(32)
+    user.binance.add_account(api_key, secret, balances)
+    return number_after("Key", user.say(f"/addkey binance {api_key} {secret}", "✅")), api_key, secret
+
+
+def live_balance(user, key_id: int, expect: str) -> dict:
+    """/balance <key>: its one message ("Fetching…"), once the worker's figures are edited into it."""
+    before = user.send(f"/balance {key_id}")
+    balance = user.telegram.wait_for_bot_message(user.id, expect, timeout=WAIT, after=before)
+    assert len(user.telegram.bot_messages(user.id)) == before + 1
+    return balance
+
+
+def account_requests(user) -> int:
+    return sum(1 for r in user.binance.requests() if r["path"] == "/api/v3/account")
+
+
+def test_a_keys_balance_has_refresh_which_edits_the_same_message_with_the_new_figures(user):
+    key_id, api_key, secret = live_key(user, {"USDT": "1000"})
+    balance = live_balance(user, key_id, "USDT: 1,000 free")
+    assert user.buttons(balance) == {"🔄 Refresh": f"balance:refresh:{key_id}"}
+    messages = len(user.telegram.bot_messages(user.id))
+    user.binance.add_account(api_key, secret, {"USDT": "1234.5", "BTC": "0.02"})  # the account moved meanwhile
+    refreshed = user.press(balance, f"balance:refresh:{key_id}", "USDT: 1,234.5 free")
+    assert refreshed["message_id"] == balance["message_id"] and "BTC: 0.02 free" in refreshed["text"]
+    assert user.buttons(refreshed) == {"🔄 Refresh": f"balance:refresh:{key_id}"}
+    assert len(user.telegram.bot_messages(user.id)) == messages  # edited, nothing new
+    assert "Fetching the balances again" in user.telegram.callback_answers(user.id)[-1]["answer"]["text"]
+    assert every_press_answered_once(user)
+
+
+def test_refresh_pressed_again_while_fetching_queues_no_second_fetch(user):
+    key_id, *_ = live_key(user, {"USDT": "1000"})
+    balance = live_balance(user, key_id, "USDT: 1,000 free")
+    asked = account_requests(user)
+    user.binance.inject_fault("/api/v3/account", 0, delay=3)  # the exchange takes its time
+    user.telegram.press_button(user.id, balance["message_id"], f"balance:refresh:{key_id}")
+    user.telegram.press_button(user.id, balance["message_id"], f"balance:refresh:{key_id}")
+    settle(user)
+    first, second = user.telegram.callback_answers(user.id)[-2:]
+    assert "again" in first["answer"]["text"] and "Still fetching" in second["answer"]["text"]
+    user.telegram.wait_for_bot_message(user.id, lambda m: m["message_id"] == balance["message_id"]
+                                       and m["text"] != balance["text"], timeout=WAIT)
+    time.sleep(1)  # a second job, had one been queued, would have asked by now
+    assert account_requests(user) == asked + 1
+    assert every_press_answered_once(user)
+
+
+def test_refresh_of_a_key_the_exchange_rejects_shows_the_friendly_error_in_place(user):
+    key_id, *_ = live_key(user, {"USDT": "1000"})
+    balance = live_balance(user, key_id, "USDT: 1,000 free")
+    user.binance.inject_fault("/api/v3/account", 401, count=10,
+                              body={"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."})
+    try:
+        refused = user.press(balance, f"balance:refresh:{key_id}", "rejected the API key")
+    finally:
+        user.binance.clear_faults()
+    assert refused["message_id"] == balance["message_id"] and refused["text"].startswith("⚠️ Balance of key")
+    assert "Invalid API-key" not in refused["text"]  # the exchange's words are ours, translated
+    assert f"balance:refresh:{key_id}" in user.buttons(refused).values()  # try again once it is fixed
+    assert every_press_answered_once(user)
 
 
 def test_sell_now_asks_then_the_engine_exits_the_position(user):

@@ -64,6 +64,7 @@ def test_portuguese_notifications_from_the_outbox(portuguese):
     portuguese.binance.add_account(api_key, secret, {"USDT": "2500.5"})
     added = portuguese.say(f"/addkey binance {api_key} {secret}", "✅")
     key_id = int(added.split("Chave ")[1].split(":")[0])
-    portuguese.say(f"/balance {key_id}", "Buscando")
-    balance = portuguese.telegram.wait_for_bot_message(portuguese.id, "Saldo", timeout=WAIT)
-    assert "USDT: 2.500,5 livre, 0 em ordens" in balance["text"]
+    before = portuguese.send(f"/balance {key_id}")  # "Buscando…", edited into the balances
+    balance = portuguese.telegram.wait_for_bot_message(portuguese.id, "Saldo", timeout=WAIT, after=before)
+    assert "USDT: 2.500,5 livre, 0 em ordens" in balance["text"] and "consultado às" in balance["text"]
+    assert list(portuguese.buttons(balance)) == ["🔄 Atualizar"]

@@ -155,8 +155,8 @@ def test_trades_with_a_bad_count_shows_usage(user):
 
 def test_balance_of_a_key_arrives_from_a_worker(user):
     key_id = user.with_key()
-    user.say(f"/balance {key_id}", "Fetching")
-    balance = user.telegram.wait_for_bot_message(user.id, "USDT: 1,000 free", timeout=WAIT)
+    before = user.send(f"/balance {key_id}")
+    balance = user.telegram.wait_for_bot_message(user.id, "USDT: 1,000 free", timeout=WAIT, after=before)
     assert f"key {key_id}" in balance["text"]
 
 

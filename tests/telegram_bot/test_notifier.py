@@ -202,3 +202,32 @@ def test_progress_rows_edit_their_message_showing_only_the_latest_and_a_refused_
     [shown] = fake_telegram.bot_messages(531)
     assert "dca on ETH/USDT over 30 days finished" in shown["text"]
     assert unsent() == 0  # the edit of a message that is not there is not retried
+
+
+def test_a_keys_balances_are_edited_into_their_message_with_refresh_and_without_once_the_key_is_gone(database,
+                                                                                                      fake_telegram):
+    alice = user_with_open_chat(fake_telegram, 533)
+
+    async def fetching_message() -> int:
+        async with ExtBot(TELEGRAM_TOKEN, base_url=f"{fake_telegram.base_url}/bot") as bot:
+            return (await bot.send_message(533, "Fetching the balances of key 7 from binance…")).message_id
+
+    message_id = asyncio.run(fetching_message())
+    head = {"key_id": 7, "message_id": message_id}
+    Outbox.create(user=alice, chat_id=533, kind="balance_in_place", payload={
+        **head, "exchange": "binance", "masked": "abcd…wxyz", "testnet": False, "checked_at": "2026-11-22T10:00:01",
+        "balances": {"USDT": ["1000", "0"]}})
+    Outbox.create(user=alice, chat_id=533, kind="balance_in_place", payload={
+        **head, "exchange": "binance", "masked": "abcd…wxyz", "testnet": False, "checked_at": "2026-11-22T10:00:05",
+        "balances": {"USDT": ["990", "10"]}})
+    deliver(fake_telegram)
+    [shown] = fake_telegram.bot_messages(533)
+    assert shown["edited"] and "USDT: 990 free, 10 in orders" in shown["text"] and "checked at 10:00:05 UTC" in shown["text"]
+    assert shown["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "balance:refresh:7"
+    assert unsent() == 0
+
+    Outbox.create(user=alice, chat_id=533, kind="balance_in_place", payload={
+        **head, "checked_at": "2026-11-22T10:01:00", "error": "Key 7 not found."})
+    deliver(fake_telegram)
+    [shown] = fake_telegram.bot_messages(533)
+    assert shown["text"].startswith("⚠️ Balance of key 7") and not shown["reply_markup"]

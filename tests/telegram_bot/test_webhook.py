@@ -64,15 +64,16 @@ def wait_for_health(port: int, status: int, timeout: float = WAIT) -> dict:
 class WebhookBot:
     """The `bot` process (and any other) in webhook mode on a free port, its registration read."""
 
-    def __init__(self, env: dict, tmp_path, fake_telegram, names=("bot",)):
+    def __init__(self, env: dict, folder, fake_telegram, names=("bot",)):
         self.port = free_port()
         env = {**env, "WEBHOOK_URL": f"http://127.0.0.1:{self.port}/hook", "PORT": str(self.port)}
-        self.service = Service(env, tmp_path).start(names=names)
+        registered = len(fake_telegram.calls("setWebhook"))  # another process may have registered before
+        self.service = Service(env, folder).start(names=names)
         deadline = time.time() + WAIT
-        while not fake_telegram.calls("setWebhook"):
+        while len(fake_telegram.calls("setWebhook")) == registered:
             assert time.time() < deadline, self.service.logs()
             time.sleep(0.1)
-        [registration] = fake_telegram.calls("setWebhook")
+        registration = fake_telegram.calls("setWebhook")[-1]
         self.registration = registration["params"]
         self.secret = self.registration["secret_token"]
         self.local_url = self.registration["url"].replace("/hook", "", 1)  # what a proxy in front of $PORT reaches
@@ -108,7 +109,9 @@ def webhook_bot(tmp_path, fake_telegram, fake_binance, fernet_keys):
 
     def start(database_url: str, redis_url: str, names=("bot",)) -> WebhookBot:
         env = service_env(database_url, redis_url, fernet_keys, fake_telegram, fake_binance)
-        started.append(WebhookBot(env, tmp_path, fake_telegram, names))
+        folder = tmp_path / f"webhook{len(started) + 1}"
+        folder.mkdir()
+        started.append(WebhookBot(env, folder, fake_telegram, names))
         return started[-1]
 
     yield start
@@ -235,3 +238,41 @@ def test_sigterm_stops_the_process_cleanly(webhook_bot, sqlite_url, redis_url, f
     assert bot.secret not in log and TELEGRAM_TOKEN not in log
     with pytest.raises(OSError):
         healthz(bot.port)
+
+
+def test_one_newbot_conversation_answered_by_two_webhook_processes_in_turn_creates_the_bot_once(
+        webhook_bot, postgres_url, redis_url, fake_telegram):
+    """Heroku routes each request to any web dyno: every answer of the conversation goes to the
+    other `bot` process than the one before, and each finds the step the last one left."""
+    first, second = webhook_bot(postgres_url, redis_url), webhook_bot(postgres_url, redis_url)
+    chat, update_ids, turns = 6101, iter(range(1, 100)), iter([first, second] * 20)
+
+    def post(kind: str, obj: dict, expect: str, after: int) -> dict:
+        bot = next(turns)
+        assert post_update(bot.local_url, bot.secret, {"update_id": next(update_ids), kind: obj}) == 200
+        return fake_telegram.wait_for_bot_message(chat, expect, timeout=WAIT, after=after)
+
+    def say(text: str, expect: str) -> dict:
+        before = fake_telegram.bot_message_count(chat)
+        return post("message", fake_telegram.send_user_message(chat, text), expect, before)
+
+    def press(message: dict, data: str, expect: str) -> dict:
+        query = fake_telegram.press_button(chat, message["message_id"], data)
+        return post("callback_query", query, expect, 0)
+
+    say("/start", "registered")
+    question = say("/newbot", "step 1 of 6")
+    question = press(question, "nb:ex:binance", "step 2 of 6")
+    question = press(question, "nb:key:paper", "step 3 of 6")
+    press(question, "nb:sym:BTC/USDT", "step 4 of 6")
+    strategy = say("120", "step 5 of 6")
+    press(strategy, "nb:st:dip", "step 6 of 6")
+    settings = say("tp=2", "tp = 2")
+    summary = press(settings, "nb:params:ok", "please check")
+    assert "BTC/USDT, paper, capital 120 USDT" in summary["text"]
+    press(summary, "nb:create:yes", "Created")
+    listing = say("/bots", "Your bots")
+    assert listing["text"].count("BTC/USDT") == 1
+    assert "nothing to cancel" in say("/cancel", "nothing")["text"]  # the conversation ended everywhere
+    answers = fake_telegram.callback_answers(chat)
+    assert len(answers) == 6 and all(a["attempts"] == 1 and not (a["answer"] or {}).get("text") for a in answers)
