@@ -70,15 +70,17 @@ def test_a_paper_dca_deal_fills_two_safety_orders_and_closes_at_take_profit_on_t
     assert reports.profit(user, ctx.redis)["by_quote"]["USDT"]["realized"] == position.realized_profit
 
 
-def test_a_live_dca_deal_profit_equals_the_exchanges_money_to_the_cent(ctx, fake_binance):
+@pytest.mark.parametrize("network", ["mainnet", "testnet"])
+def test_a_live_dca_deal_profit_equals_the_exchanges_money_to_the_cent(ctx, fake_binance, network):
     user = make_user()
     bnb_price = Decimal("612.5")
     fake_binance.set_price("BNB/USDT", bnb_price)
     api_key, secret = "k" + secrets.token_hex(16), secrets.token_hex(32)
     fake_binance.add_account(api_key, secret, {"USDT": "1000", "BNB": "10"}, pay_fees_in_bnb=True)
     key = ApiKey.create(user=user, exchange="binance", api_key_token=ctx.vault.encrypt(api_key),
-                        secret_token=ctx.vault.encrypt(secret), key_tail=api_key[-4:])
+                        secret_token=ctx.vault.encrypt(secret), key_tail=api_key[-4:], testnet=network == "testnet")
     bot = new_dca_bot(ctx, fake_binance, user, str(key.id))
+    assert bot.mode == ("testnet" if network == "testnet" else "live")
 
     play_the_deal(ctx, fake_binance, bot)
 

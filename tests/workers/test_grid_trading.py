@@ -75,13 +75,15 @@ def test_a_paper_grid_trades_one_pair_for_the_levels_difference(ctx, fake_binanc
     assert usdt.locked == locked
 
 
-def test_a_live_grid_trades_one_pair_on_the_exchange_and_reports_leaving_the_range(ctx, fake_binance):
+@pytest.mark.parametrize("network", ["mainnet", "testnet"])
+def test_a_live_grid_trades_one_pair_on_the_exchange_and_reports_leaving_the_range(ctx, fake_binance, network):
     user = make_user()
     api_key, secret = "k" + secrets.token_hex(16), secrets.token_hex(32)
     fake_binance.add_account(api_key, secret, {"USDT": "1000"})
     key = ApiKey.create(user=user, exchange="binance", api_key_token=ctx.vault.encrypt(api_key),
-                        secret_token=ctx.vault.encrypt(secret), key_tail=api_key[-4:])
+                        secret_token=ctx.vault.encrypt(secret), key_tail=api_key[-4:], testnet=network == "testnet")
     bot = new_grid_bot(ctx, fake_binance, user, str(key.id))
+    assert bot.mode == ("testnet" if network == "testnet" else "live")
 
     amount = play_a_pair(ctx, fake_binance, bot)
 
