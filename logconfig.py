@@ -184,7 +184,8 @@ def configure_logging(process: str, secrets=(), level=logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [structured_handler(process, secrets)]
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "urllib3", "apscheduler", "telegram.ext.Updater"):
+    # ccxt logs request headers (an exchange key among them) at DEBUG.
+    for noisy in ("httpx", "httpcore", "urllib3", "apscheduler", "telegram.ext.Updater", "ccxt"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # What Python would print on its own, over several lines, comes through the handler too.
     logging.captureWarnings(True)

@@ -23,6 +23,7 @@ from peewee import (
     ForeignKeyField,
     IntegerField,
     InterfaceError,
+    SQL,
     Model,
     OperationalError,
     PostgresqlDatabase,
@@ -164,7 +165,9 @@ class Position(BaseModel):
     realized_profit = MoneyField(default=Decimal(0))  # of the exits so far
     # A grid's buys still waiting for their sell, oldest first: [level price, quote paid with its
     # fees, base received net of its fees], as decimal text (workers/accounting.py).
-    lots = JSONTextField(default=list)
+    # A database default too: during a deploy, workers of the previous release insert positions
+    # without this column until they restart.
+    lots = JSONTextField(default=list, constraints=[SQL("DEFAULT '[]'")])
     opened_at = DateTimeField(default=utcnow)
     closed_at = DateTimeField(null=True)
 

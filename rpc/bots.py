@@ -5,7 +5,7 @@ import datetime as dt
 from decimal import Decimal, InvalidOperation
 
 from logcontext import get_logger
-from models import ORDER_IN_FLIGHT, ApiKey, Bot, Fill, Order, Position, get_owned, owned, utcnow, write_transaction
+from models import ORDER_IN_FLIGHT, ApiKey, Bot, Fill, Order, Position, database_now, get_owned, owned, utcnow, write_transaction
 from rpc import N_, UserError
 from workers import strategies
 from exchanges import check_exchange
@@ -203,7 +203,8 @@ def request_exit(user, bot_id) -> dict:
         position = bot.positions.where(Position.status == "open").first()
         if position is None:
             raise UserError(N_("Bot {id} has no open position to sell."), id=bot.id)
-        changes = {Bot.exit_requested_at: utcnow()}
+        # The database's clock, as the position's opened_at: the engine compares the two.
+        changes = {Bot.exit_requested_at: database_now()}
         stops = strategies.stops_after_sell_now(bot.strategy)
         if stops and bot.status != "stopped":
             # Stopped in the request's own write, before anything is sold: a crash at any later

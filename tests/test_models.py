@@ -25,6 +25,27 @@ def test_migrations_apply_once_then_nothing(database_url):
         database.close()
 
 
+def test_a_position_written_by_a_release_without_lots_gets_no_lots(database_url):
+    """Migration 7 leaves a database default: the previous release's workers, still running
+    during a deploy, insert positions without the column."""
+    database = models.connect(database_url)
+    try:
+        migrations.apply_migrations(database)
+        database.execute_sql('ALTER TABLE "position" DROP COLUMN "lots"')  # as before migration 7
+        database.execute_sql('DELETE FROM "schema_migration" WHERE "number" = 7')
+        assert migrations.apply_migrations(database) == [7]
+        user = User.create(chat_id=1)
+        bot = make_bot(user)
+        database.execute_sql(
+            'INSERT INTO "position" ("user_id", "bot_id", "symbol", "status", "amount", "entry_price", "entry_cost", '
+            '"peak_price", "fees", "proceeds", "realized_profit", "opened_at") '
+            "VALUES (%s, %s, 'BTC/USDT', 'open', '1', '2', '2', '2', '0', '0', '0', '2026-11-22 00:00:00')".replace(
+                "%s", database.param), (user.id, bot.id))
+        assert models.Position.get(models.Position.bot == bot).lots == []
+    finally:
+        database.close()
+
+
 @pytest.mark.parametrize("amount", [D("0.000000012345678901"), D("123456789.123456789"), D("0")])
 def test_money_field_round_trips_exact_decimals(database, amount):
     bot = make_bot(User.create(chat_id=1), capital=amount)
