@@ -83,12 +83,14 @@ def test_an_order_executed_late_by_the_exchange_is_placed_once_and_booked_when_i
     key, api_key, _ = make_key(ctx, fake_binance, user)
     bot = make_bot(user, key)
     see_price(ctx, fake_binance, "BTC/USDT", "59500")
-    fake_binance.inject_late_execution("/api/v3/order", execute_after=45.0, answer="error")
+    # Executed 10 s after its -1007 answer: well inside the two minutes before an order may be
+    # proven absent, and after the first lookups found nothing.
+    fake_binance.inject_late_execution("/api/v3/order", execute_after=10.0, answer="error")
     started = time.time()
 
     act_for(bot, "buy")
     tick = 1
-    while not fills_of(bot) and time.time() - started < 70:
+    while not fills_of(bot) and time.time() - started < 40:
         tick += 1
         time.sleep(1)
         act_for(bot, "buy", tick=tick)  # every tick still wants to buy: nothing may be sent again
