@@ -57,11 +57,12 @@ def difference(side: str, before_filled: Decimal, before_cost: Decimal, before_f
 
 
 def book_buy(position, fill: FillFigures, rules: MarketRules, lot_price: Decimal | None = None,
-             start: bool = False) -> None:
+             start: bool = False, buy: int | None = None) -> None:
     """Add a buy to the position: amount received net of a base fee, cost with the other fees.
     A grid's buy is kept as a lot as well: a level's buy (`lot_price`: its level) for the sell one
     level up; the start's market buy (`start`; `lot_price`: the level under its lowest sell) for
-    every sell of the levels it bought. The parts of a buy that fills in several make one lot."""
+    every sell of the levels it bought. The parts of a buy that fills in several make one lot:
+    the lot of the same order (`buy`: its id), else the newest lot when it is of the same level."""
     received = fill.amount - fill.fee_in(rules.base)
     paid = fill.cost + fill.fee_in(rules.quote) + fill.other_fees_quote
     position.amount += received
@@ -69,12 +70,29 @@ def book_buy(position, fill: FillFigures, rules: MarketRules, lot_price: Decimal
     position.entry_price = position.entry_cost / position.amount if position.amount else fill.price
     position.fees += fill.fee_quote(rules)
     if lot_price is not None:
-        lots = position.lots
-        kind = [START] if start else []
-        if lots and Decimal(lots[-1][0]) == lot_price and lots[-1][3:] == kind:  # another part of the same buy
-            paid, received = paid + Decimal(lots[-1][1]), received + Decimal(lots[-1][2])
-            lots = lots[:-1]
-        position.lots = [*lots, [str(lot_price), str(paid), str(received), *kind]]
+        lots, kind, key = position.lots, START if start else "", "" if buy is None else str(buy)
+        index = None
+        if key:  # parts of two buys can fill alternately: each joins its own order's lot
+            index = next((i for i in range(len(lots) - 1, -1, -1) if _buy(lots[i]) == key), None)
+        elif lots and Decimal(lots[-1][0]) == lot_price and _kind(lots[-1]) == kind and not _buy(lots[-1]):
+            index = len(lots) - 1
+        if index is not None:
+            paid, received = paid + Decimal(lots[index][1]), received + Decimal(lots[index][2])
+            lots = lots[:index] + lots[index + 1:]
+        position.lots = [*lots, _lot(str(lot_price), str(paid), str(received), kind, key)]
+
+
+def _lot(level: str, paid: str, received: str, kind: str, buy: str) -> list[str]:
+    """A lot as positions keep it: level, paid, received, then its kind and order only when set."""
+    return [level, paid, received, *([kind, buy] if buy else [kind] if kind else [])]
+
+
+def _kind(lot: list) -> str:
+    return lot[3] if len(lot) > 3 else ""
+
+
+def _buy(lot: list) -> str:
+    return lot[4] if len(lot) > 4 else ""
 
 
 def book_sell(position, fill: FillFigures, rules: MarketRules, pair_price: Decimal | None = None) -> Decimal:
@@ -127,18 +145,18 @@ def take_lot(position, level: Decimal, sold: Decimal, step: Decimal) -> Decimal 
     index = _lot_index(lots, level)
     if index is None:
         return None
-    price, paid, received, *kind = lots[index]
+    price, paid, received, *marks = lots[index]
     paid, received = Decimal(paid), Decimal(received)
     share = paid * sold / received
-    rest = [] if received - sold < step else [[price, str(paid - share), str(received - sold), *kind]]
+    rest = [] if received - sold < step else [[price, str(paid - share), str(received - sold), *marks]]
     position.lots = lots[:index] + rest + lots[index + 1:]
     return share
 
 
 def _lot_index(lots: list, level: Decimal) -> int | None:
     newest_first = range(len(lots) - 1, -1, -1)
-    for found in (lambda lot: not lot[3:] and Decimal(lot[0]) == level,
-                  lambda lot: lot[3:] == [START] and Decimal(lot[0]) <= level,
+    for found in (lambda lot: not _kind(lot) and Decimal(lot[0]) == level,
+                  lambda lot: _kind(lot) == START and Decimal(lot[0]) <= level,
                   lambda lot: Decimal(lot[0]) < level):
         index = next((i for i in newest_first if found(lots[i])), None)
         if index is not None:

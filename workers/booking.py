@@ -172,9 +172,9 @@ class _Ledger:
             if order.pair_price is None:
                 accounting.book_buy(position, figures, rules)
             elif order.price is None:
-                accounting.book_buy(position, figures, rules, order.pair_price, start=True)
+                accounting.book_buy(position, figures, rules, order.pair_price, start=True, buy=order.id)
             else:
-                accounting.book_buy(position, figures, rules, order.price)
+                accounting.book_buy(position, figures, rules, order.price, buy=order.id)
             position.peak_price = figures.price  # trailing exits count from the latest buy (a DCA safety order)
             self.touched[id(position)] = position
             return None

@@ -117,3 +117,17 @@ def test_selling_the_whole_position_ends_its_pairs():
     book_sell(held, fill("sell", "0.100", "145"), RULES)
 
     assert held.lots == []
+
+
+def test_parts_of_two_buys_filled_alternately_each_join_their_own_lot():
+    held = position("1", "100")  # a level held from before
+    book_buy(held, fill("buy", "0.4", "104"), RULES, D("104"), buy=7)
+    book_buy(held, fill("buy", "0.5", "103"), RULES, D("103"), buy=8)
+    book_buy(held, fill("buy", "0.6", "104"), RULES, D("104"), buy=7)
+    book_buy(held, fill("buy", "0.5", "103"), RULES, D("103"), buy=8)
+    assert held.lots == [["104", "104.0", "1.0", "", "7"], ["103", "103.0", "1.0", "", "8"]]
+
+    book_sell(held, fill("sell", "1", "104"), RULES, D("103"))
+    book_sell(held, fill("sell", "1", "105"), RULES, D("104"))
+
+    assert held.lots == [] and held.realized_profit == 2 and (held.amount, held.entry_cost) == (1, 100)

@@ -41,7 +41,7 @@ def check_position(position, unit: D, lots: bool = True) -> None:
         return
     assert position.entry_cost == sum((D(lot[1]) for lot in position.lots), ZERO)
     assert position.amount == sum((D(lot[2]) for lot in position.lots), ZERO)
-    assert [lot[3:] for lot in position.lots] == [["start"]]
+    assert [lot[3] for lot in position.lots] == ["start"]  # the start's lot, nothing else
 
 
 def test_a_grid_started_at_its_bottom_books_every_level_at_what_the_start_paid():
