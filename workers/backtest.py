@@ -186,7 +186,7 @@ class Simulation:
         for want, (amount, limit) in zip(decision.place, wanted):
             pair = None if want.pair_price is None else self.rules.round_price(want.pair_price)
             if limit is None:
-                self._trade(at, want.side, want.role, price, amount, self.rules.taker_fee, pair)
+                self._trade(at, want.side, want.role, price, amount, self.rules.taker_fee, pair, market=True)
             elif (want.side == "buy" and price <= limit) or (want.side == "sell" and price >= limit):
                 self._trade(at, want.side, want.role, limit, amount, self.rules.maker_fee, pair)
             elif self._can_rest(want.side, amount, limit):
@@ -235,7 +235,7 @@ class Simulation:
 
     # ------------------------------------------------------------------ wallet and position
 
-    def _trade(self, at, side, role, price, amount, fee_rate, pair_price) -> None:
+    def _trade(self, at, side, role, price, amount, fee_rate, pair_price, market=False) -> None:
         rules = self.rules
         if side == "sell":
             amount = min(amount, self.base)
@@ -260,7 +260,12 @@ class Simulation:
                 self.positions += 1
                 self.position = _Position(figures.price, self.positions, self.dust_amount, self.dust_cost)
                 self.dust_amount = self.dust_cost = ZERO
-            accounting.book_buy(self.position, figures, rules, None if pair_price is None else price)
+            # A grid's buy is kept as a lot, as booking keeps it: a level's at its level, the
+            # start's market buy under the lowest level it sells.
+            if pair_price is None:
+                accounting.book_buy(self.position, figures, rules)
+            else:
+                accounting.book_buy(self.position, figures, rules, pair_price if market else price, start=market)
             self.position.peak_price = price
         elif self.position is not None:
             realized = accounting.book_sell(self.position, figures, rules, pair_price)

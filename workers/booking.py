@@ -167,8 +167,14 @@ class _Ledger:
                 row.dust_amount, row.dust_cost = ZERO, ZERO
                 self.bots_changed[bot.id] = row
                 self.positions[bot.id] = position
-            # A grid level's buy (it names the level of its sell) is kept apart for that sell.
-            accounting.book_buy(position, figures, rules, None if order.pair_price is None else order.price)
+            # A grid's buy (it names the level of its sell) is kept apart for that sell: a level's
+            # at its level, the start's market buy under the lowest level it sells.
+            if order.pair_price is None:
+                accounting.book_buy(position, figures, rules)
+            elif order.price is None:
+                accounting.book_buy(position, figures, rules, order.pair_price, start=True, buy=order.id)
+            else:
+                accounting.book_buy(position, figures, rules, order.price, buy=order.id)
             position.peak_price = figures.price  # trailing exits count from the latest buy (a DCA safety order)
             self.touched[id(position)] = position
             return None

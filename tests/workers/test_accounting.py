@@ -73,12 +73,41 @@ def test_a_sell_whose_level_the_price_jumped_over_takes_the_newest_buy_under_it(
     assert held.lots == [["144", "18.864", "0.131"]]
 
 
-def test_a_level_the_start_bought_at_market_is_charged_its_level_price_and_maker_fee():
-    held = position("0.393", "59.0")  # the start's market buy: no lots
-    realized = book_sell(held, fill("sell", "0.131", "152"), RULES, D("150"))
+def test_the_start_market_buy_is_one_lot_its_levels_sells_take_at_what_it_paid_a_unit():
+    held = position()
+    book_buy(held, fill("buy", "0.2", "140", {"USDT": D("0.014")}), RULES, D("140"), start=True)  # its first part
+    book_buy(held, fill("buy", "0.193", "140.1", {"USDT": D("0.0270393")}), RULES, D("140"), start=True)
+    paid = D("0.2") * 140 + D("0.014") + D("0.193") * D("140.1") + D("0.0270393")
+    assert held.lots == [["140", str(paid), "0.393", "start"]] and held.entry_cost == paid
 
-    assert realized == D("0.131") * 152 - D("0.131") * 150 * D("1.001")
-    assert held.entry_cost == D("59.0") - D("0.131") * 150 * D("1.001")
+    first = book_sell(held, fill("sell", "0.131", "150"), RULES, D("140"))  # the levels it bought, from 150 up
+    second = book_sell(held, fill("sell", "0.131", "170"), RULES, D("160"))  # one whose lower level never sold
+
+    assert first == D("0.131") * 150 - paid * D("0.131") / D("0.393")
+    assert second == D("0.131") * 170 - paid * D("0.131") / D("0.393")
+    assert held.entry_cost == paid - 2 * (paid * D("0.131") / D("0.393")) > 0
+    assert held.lots == [["140", str(held.entry_cost), "0.131", "start"]]
+
+
+def test_a_level_bought_back_is_taken_before_the_start():
+    held = position()
+    book_buy(held, fill("buy", "0.262", "150"), RULES, D("150"), start=True)  # levels 160 and 170
+    book_sell(held, fill("sell", "0.131", "160"), RULES, D("150"))
+    book_buy(held, fill("buy", "0.131", "150"), RULES, D("150"))  # level 150 bought back
+
+    realized = book_sell(held, fill("sell", "0.131", "160"), RULES, D("150"))
+
+    assert realized == D("0.131") * 10
+    assert held.lots == [["150", str(D("0.131") * 150), "0.131", "start"]]
+
+
+def test_without_a_lot_a_sell_is_charged_the_average_cost_of_the_base_outside_lots():
+    held = position("0.393", "39.3")  # a start from before its lots were kept: 100 a unit
+    book_buy(held, fill("buy", "0.131", "154"), RULES, D("154"))  # a level above, bought back after a dip
+    realized = book_sell(held, fill("sell", "0.131", "152"), RULES, D("150"))  # far above what the start paid
+
+    assert realized == D("0.131") * (152 - 100)
+    assert held.entry_cost == D("26.2") + D("0.131") * 154 and held.lots == [["154", "20.174", "0.131"]]
 
 
 def test_selling_the_whole_position_ends_its_pairs():
@@ -88,3 +117,17 @@ def test_selling_the_whole_position_ends_its_pairs():
     book_sell(held, fill("sell", "0.100", "145"), RULES)
 
     assert held.lots == []
+
+
+def test_parts_of_two_buys_filled_alternately_each_join_their_own_lot():
+    held = position("1", "100")  # a level held from before
+    book_buy(held, fill("buy", "0.4", "104"), RULES, D("104"), buy=7)
+    book_buy(held, fill("buy", "0.5", "103"), RULES, D("103"), buy=8)
+    book_buy(held, fill("buy", "0.6", "104"), RULES, D("104"), buy=7)
+    book_buy(held, fill("buy", "0.5", "103"), RULES, D("103"), buy=8)
+    assert held.lots == [["104", "104.0", "1.0", "", "7"], ["103", "103.0", "1.0", "", "8"]]
+
+    book_sell(held, fill("sell", "1", "104"), RULES, D("103"))
+    book_sell(held, fill("sell", "1", "105"), RULES, D("104"))
+
+    assert held.lots == [] and held.realized_profit == 2 and (held.amount, held.entry_cost) == (1, 100)

@@ -9,10 +9,10 @@ down: the empty level moves with the price. Which level is empty follows from wh
 holds (n levels, h units held: level n - h), so the decision needs no memory of fills and is
 the same however often it is taken. Nothing rests outside [low, high]; the owner is told when
 the price leaves the range and when it comes back. A sell's realized profit is counted against
-its paired buy one level down (grid profit): what that buy paid, fees included, when the buy
-was a level's (each level buy names its sell's level, `pair_price`, so it is kept apart), the
-level's price otherwise; what the start's market buy paid differently stays in the position's
-cost. Where the exchange takes a buy's fee in the base (Binance, Bybit, OKX), a level's sell
+its paired buy one level down (grid profit): what that buy paid, fees included (each level buy
+names its sell's level, `pair_price`, so it is kept apart as a lot); for a level the start's
+market buy bought, what the start paid a unit (it names the level under its lowest sell, and is
+kept as one lot that those sells take their share of). Where the exchange takes a buy's fee in the base (Binance, Bybit, OKX), a level's sell
 sells what is held, floored to the step (the engine sizes it so): nothing runs out or piles
 up, and h falls short of whole levels by little more than the start's fee (under 0.4 of a
 level, see plan), so rounding h still finds the empty level (tests/workers/test_grid_round_trips.py).
@@ -174,7 +174,8 @@ def decide(closes: list[Decimal], price: Decimal, holding: Holding | None, param
         if outside:
             return Decision(state={**state, "outside": outside}, notice=notice) if notice else HOLD
         k = nearest(prices, price)
-        place = [Want("buy", "gstart", amount=amount * (n - k))] if k < n else []
+        # The start's market buy names the level under its lowest sell: it is kept as their lot.
+        place = [Want("buy", "gstart", amount=amount * (n - k), pair_price=prices[k])] if k < n else []
         place += [Want("buy", ROLES[i], price=prices[i], amount=amount, pair_price=prices[i + 1]) for i in range(k)]
         return Decision(place=tuple(place), state={**state, "started": True, "outside": None}, notice=notice,
                         reason=f"grid start, level {k} empty")
