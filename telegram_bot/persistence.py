@@ -12,10 +12,16 @@ whichever process it lands (`SharedConversationsApplication.process_update`):
 3. hands what changed to this persistence through PTB's `Application.update_persistence()`
    (kept per user, no I/O), writes it and lets go of the lock, in one round trip.
 The lock makes the user's next update, in any process, wait until this one's answers are
-written (it also keeps one chat's updates in order across processes); it ends by itself after
-LOCK_SECONDS (a process killed in the middle of an update). Updates outside private chats
-touch neither: conversations live in private chats only. PTB's own writes (every
-UPDATE_SECONDS, and once more on a graceful stop) still run and find nothing left to write.
+written: one update of a user at a time, across processes (not in the order they were sent:
+waiting updates take the lock in whichever order their tries come). While the handlers run, a
+small task renews the lock every LOCK_SECONDS / 3 (a slow step, such as an exchange call, keeps
+it), so it ends by itself only LOCK_SECONDS after a process was killed in the middle of an
+update. Should the lock be lost all the same (Redis restarted, the process stalled), the write
+of step 3 is dropped, not laid over what a newer update wrote; an update whose read failed
+writes nothing either.
+Updates outside private chats touch neither: conversations live in private chats only. PTB's
+own writes (every UPDATE_SECONDS, and once more on a graceful stop) still run and find nothing
+left to write.
 
 Secrets never go in user_data as they are (a half-entered API key is kept as a Fernet token).
 """
@@ -38,7 +44,7 @@ log = logging.getLogger(__name__)
 PREFIX = "botfleet:chat"
 USER_DATA = f"{PREFIX}:user_data"
 UPDATE_SECONDS = 0.5  # PTB's interval writes: each update writes its own changes already
-LOCK_SECONDS = 10  # longer than any one step takes; a killed process's lock ends after it
+LOCK_SECONDS = 10  # how long a killed process's lock lasts; renewed while an update runs
 LOCK_POLL_SECONDS = (0.005, 0.2)  # first and longest wait between two tries for a held lock
 
 Field = tuple[str, str]  # (Redis hash, field)
@@ -51,15 +57,22 @@ local values = {}
 for i = 2, #KEYS do values[i - 1] = redis.call('HGET', KEYS[i], ARGV[i + 1]) end
 return values
 """
-# Write each staged field (field ARGV[2i - 2], value ARGV[2i - 1] of hash KEYS[i]; '' deletes),
-# then let go of the lock if it is still ours (ARGV[1]).
+# Only while the user's lock (KEYS[1]) is still ours (ARGV[1]): write each staged field (field
+# ARGV[2i - 2], value ARGV[2i - 1] of hash KEYS[i]; '' deletes), then let go of the lock.
+# 0: the lock was lost (it ran out, another update holds it), nothing written.
 COMMIT = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 for i = 2, #KEYS do
   local field, value = ARGV[2 * i - 2], ARGV[2 * i - 1]
   if value == '' then redis.call('HDEL', KEYS[i], field) else redis.call('HSET', KEYS[i], field, value) end
 end
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+redis.call('DEL', KEYS[1])
 return 1
+"""
+# Give the user's lock (KEYS[1]) another ARGV[2] ms if it is still ours (ARGV[1]); 0 if not.
+EXTEND = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 """
 
 
@@ -82,22 +95,21 @@ class RedisPersistence(BasePersistence):
         self.redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
         self._begin = self.redis.register_script(BEGIN)
         self._commit = self.redis.register_script(COMMIT)
+        self._extend = self.redis.register_script(EXTEND)
+        self.lock_seconds = LOCK_SECONDS  # per instance: tests shorten it
         self._stored: dict[Field, str] = {}  # what this process last read or wrote; absent: nothing
         self._staged: dict[int, dict[Field, str]] = defaultdict(dict)  # per user: changes to write ('' deletes)
-        self._locks: dict[int, str] = {}  # user -> the token of the lock their update holds
+        self._locks: dict[int, tuple[str, asyncio.Task]] = {}  # user -> their update's lock token, its renewal
 
     # one update of a user ---------------------------------------------------------------------
 
     async def begin_update(self, user_id: int, conversations: dict[str, tuple]) -> tuple[dict, dict[str, object]]:
-        """Take the user's lock (waiting while an update in another process holds it), then
-        read their user_data and their state in each conversation (name -> key)."""
+        """Take the user's lock (waiting while an update in another process holds it; renewed
+        until end_update), then read their user_data and their state in each conversation
+        (name -> key)."""
         fields = [(USER_DATA, str(user_id))] + [(conversations_hash(n), key_field(k)) for n, k in conversations.items()]
-        token, wait = uuid.uuid4().hex, LOCK_POLL_SECONDS[0]
-        while (values := await self._begin(keys=[lock_key(user_id), *(h for h, _ in fields)],
-                                           args=[token, int(LOCK_SECONDS * 1000), *(f for _, f in fields)])) is None:
-            await asyncio.sleep(wait)
-            wait = min(wait * 2, LOCK_POLL_SECONDS[1])
-        self._locks[user_id] = token
+        token, values = await self._lock_and_read(user_id, fields)
+        self._locks[user_id] = token, asyncio.create_task(self._keep_lock(user_id, token))
         self._staged.pop(user_id, None)  # older than what was just read
         for field, value in zip(fields, values):
             self._remember(field, value or "")
@@ -105,12 +117,40 @@ class RedisPersistence(BasePersistence):
         return user_data or {}, dict(zip(conversations, states))
 
     async def end_update(self, user_id: int) -> None:
-        """Write what the user's update changed and let go of their lock."""
-        await self._write(self._locks.pop(user_id, ""), user_id, self._staged.pop(user_id, {}))
+        """Write what the user's update changed and let go of their lock; nothing when
+        begin_update failed (no lock: the write could cover a newer update's)."""
+        staged = self._staged.pop(user_id, {})
+        token, renewal = self._locks.pop(user_id, ("", None))
+        if renewal is None:
+            return
+        renewal.cancel()  # not awaited: it only sleeps or extends a lock the write checks anyway
+        await self._write(token, user_id, staged)
+
+    async def _lock_and_read(self, user_id: int, fields: list[Field]) -> tuple[str, list]:
+        token, wait = uuid.uuid4().hex, LOCK_POLL_SECONDS[0]
+        while (values := await self._begin(keys=[lock_key(user_id), *(h for h, _ in fields)],
+                                           args=[token, int(self.lock_seconds * 1000), *(f for _, f in fields)])) is None:
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, LOCK_POLL_SECONDS[1])
+        return token, values
+
+    async def _keep_lock(self, user_id: int, token: str) -> None:
+        """Renew the lock of the user's update in flight; no Redis command for an update shorter
+        than lock_seconds / 3."""
+        while True:
+            await asyncio.sleep(self.lock_seconds / 3)
+            try:
+                if not await self._extend(keys=[lock_key(user_id)], args=[token, int(self.lock_seconds * 1000)]):
+                    log.warning("a conversation step's lock was lost while it ran; its write will be dropped")
+                    return
+            except RedisError:
+                log.warning("could not renew a conversation step's lock; trying again")
 
     async def _write(self, token: str, user_id: int, staged: dict[Field, str]) -> None:
-        await self._commit(keys=[lock_key(user_id), *(h for h, _ in staged)],
-                           args=[token, *itertools.chain.from_iterable((f, v) for (_, f), v in staged.items())])
+        written = await self._commit(keys=[lock_key(user_id), *(h for h, _ in staged)],
+                                     args=[token, *itertools.chain.from_iterable((f, v) for (_, f), v in staged.items())])
+        if not written:
+            log.warning("a conversation step's lock was lost before its write; the write is dropped")
 
     def _stage(self, user_id: int, field: Field, value: str) -> None:
         """Keep a change for the user's end_update, unless Redis holds it already ('' deletes)."""
@@ -146,9 +186,12 @@ class RedisPersistence(BasePersistence):
         pass  # read by begin_update, with the conversations' states
 
     async def flush(self) -> None:
-        """On stopping: whatever is still staged (no update in flight holds a lock by then)."""
+        """On stopping: whatever is still staged (no update of this process in flight by then),
+        under the user's lock like any write."""
         for user_id in list(self._staged):
-            await self._write("", user_id, self._staged.pop(user_id))
+            staged = self._staged.pop(user_id)
+            token, _ = await self._lock_and_read(user_id, [])
+            await self._write(token, user_id, staged)
         await self.redis.aclose()
 
     # not stored --------------------------------------------------------------------------------

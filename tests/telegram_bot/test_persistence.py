@@ -126,6 +126,80 @@ def test_the_next_update_in_another_application_waits_for_the_step_in_flight(fak
     assert run(fake_telegram, redis_url, scenario, gate) == [("a", "go"), ("b", "first", "red")]
 
 
+def test_a_step_slower_than_the_lock_time_keeps_the_lock_until_it_ends(fake_telegram, redis_url):
+    async def scenario(a, b, say):
+        a.persistence.lock_seconds = b.persistence.lock_seconds = 0.3  # stands for LOCK_SECONDS
+        slow = asyncio.create_task(say(a, "/go"))
+        await asyncio.sleep(0.1)
+        again = asyncio.create_task(say(b, "/go"))  # the user presses again; b gets it
+        await asyncio.sleep(1.0)  # more than three lock times: a's step still runs
+        assert not again.done()
+        gate.set()
+        await asyncio.gather(slow, again)
+
+    gate = asyncio.Event()
+    # b read a's step ("first"), where /go is no entry point: no second "go"
+    assert run(fake_telegram, redis_url, scenario, gate) == [("a", "go")]
+    assert stored(redis_url) == {"conversations": {f"[{CHAT}, {CHAT}]": '"first"'},
+                                 "user_data": {str(CHAT): '{"answers": []}'}, "locks": []}
+
+
+async def one_update(redis_url: str, between) -> None:
+    """A user's update through a RedisPersistence of its own, its lock lost before its write
+    (`between(client)`): the conversation ends and the draft goes (what the write would say)."""
+    mine = RedisPersistence(redis_url)
+    key = (CHAT, CHAT)
+    try:
+        await mine.begin_update(CHAT, {"flow": key})
+        await between(mine.redis)
+        await mine.update_conversation("flow", key, None)
+        await mine.drop_user_data(CHAT)
+        await mine.end_update(CHAT)
+    finally:
+        await mine.redis.aclose()
+
+
+def test_a_write_after_the_lock_was_lost_writes_nothing(redis_url, caplog):
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client.hset(persistence.conversations_hash("flow"), f"[{CHAT}, {CHAT}]", '"second"')
+    client.hset(persistence.USER_DATA, str(CHAT), '{"answers": ["red"]}')
+
+    async def taken_over(redis_client):  # the lock ran out and another process's update took it
+        await redis_client.set(persistence.lock_key(CHAT), "another update", px=5000)
+
+    asyncio.run(one_update(redis_url, taken_over))
+    assert stored(redis_url) == {"conversations": {f"[{CHAT}, {CHAT}]": '"second"'},
+                                 "user_data": {str(CHAT): '{"answers": ["red"]}'},
+                                 "locks": [persistence.lock_key(CHAT)]}
+    assert client.get(persistence.lock_key(CHAT)) == "another update"  # not let go of either
+    assert "lock was lost before its write" in caplog.text
+
+    async def ran_out(redis_client):
+        await redis_client.delete(persistence.lock_key(CHAT))
+
+    asyncio.run(one_update(redis_url, ran_out))
+    assert stored(redis_url)["conversations"] == {f"[{CHAT}, {CHAT}]": '"second"'}
+
+
+def test_an_update_whose_read_failed_writes_nothing(redis_url):
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client.set(persistence.USER_DATA, "not a hash")  # Redis refuses the read (WRONGTYPE)
+
+    async def main():
+        mine = RedisPersistence(redis_url)
+        key = (CHAT, CHAT)
+        try:
+            with pytest.raises(redis.exceptions.RedisError):
+                await mine.begin_update(CHAT, {"flow": key})
+            await mine.update_conversation("flow", key, "first")  # the handlers ran on this process's copy
+            await mine.end_update(CHAT)
+        finally:
+            await mine.redis.aclose()
+
+    asyncio.run(main())
+    assert client.hgetall(persistence.conversations_hash("flow")) == {}
+
+
 def test_the_lock_of_a_killed_process_ends_by_itself(fake_telegram, redis_url):
     waited = []
 
