@@ -43,14 +43,22 @@ def capital_by_quote(user) -> dict[str, Decimal]:
 
 def closed_trades(user, bot_id=None, since: dt.datetime | None = None) -> list[dict]:
     """The user's trades (see above), oldest first: symbol, quote, realized profit, and when
-    the exit's last fill was booked. Summed here, not in SQL, to stay exact on SQLite."""
+    the exit's last fill was booked."""
     exits = owned(Fill, user).where(Fill.realized_profit.is_null(False))
     if bot_id is not None:
         exits = exits.where(Fill.bot == int(bot_id))
     if since is not None:
         exits = exits.where(Fill.created_at >= since)
+    return trades_of(exits.order_by(Fill.id))
+
+
+def trades_of(fills) -> list[dict]:
+    """The trades among these fills (those without realized profit are entries and skipped),
+    oldest first. Summed here, not in SQL, to stay exact on SQLite."""
     trades: dict[int, dict] = {}
-    for fill in exits.order_by(Fill.id):
+    for fill in fills:
+        if fill.realized_profit is None:
+            continue
         trade = trades.setdefault(fill.order_id, {"symbol": fill.symbol, "quote": fill.symbol.split("/")[-1],
                                                   "profit": Decimal(0), "at": fill.created_at})
         trade["profit"] += fill.realized_profit

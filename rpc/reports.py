@@ -70,14 +70,15 @@ def profit(user, redis_client, bot_id=None) -> dict:
                 t["unpriced"] += 1
             else:
                 t["unrealized"] += unrealized
-    for fill in owned(Fill, user).join(Bot).where(True if bot_id is None else (Fill.bot == int(bot_id))):
+    fills = list(owned(Fill, user).where(True if bot_id is None else (Fill.bot == int(bot_id))).order_by(Fill.id))
+    for fill in fills:
         t = totals.get(fill.symbol.split("/")[-1])
         if t is not None:
             by_currency = t.setdefault("fees_by_currency", {})
             for currency, amount in (fill.fees or {fill.fee_currency: str(fill.fee)}).items():
                 by_currency[currency] = by_currency.get(currency, Decimal(0)) + Decimal(amount)
     results_by_quote: dict[str, list[Decimal]] = {}
-    for trade in periods.closed_trades(user, bot_id):  # oldest first
+    for trade in periods.trades_of(fills):  # oldest first, from the fills already read
         if trade["quote"] in totals:
             results_by_quote.setdefault(trade["quote"], []).append(trade["profit"])
             totals[trade["quote"]]["wins" if trade["profit"] > 0 else "losses"] += 1
